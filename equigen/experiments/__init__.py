@@ -1,0 +1,10 @@
+"""Experiments: each compares a physics-built-in model with its unconstrained twin.
+
+Importing this package registers every experiment module listed below.
+"""
+
+from equigen.experiments import symmetry_kit  # noqa: F401  (registers)
+from equigen.experiments.base import Experiment, ExperimentConfig, Result
+from equigen.experiments.registry import experiments, get, names, register
+
+__all__ = ["Experiment", "ExperimentConfig", "Result", "register", "get", "names", "experiments"]

@@ -1,0 +1,116 @@
+"""The experiment protocol: a config with quick/full presets, ``run(config, *, seed, out_dir)``.
+
+Every experiment compares a physics-built-in model with its unconstrained twin on data the
+project simulates, and returns a :class:`Result` (metrics, tables, figures, timings,
+versions) that ``equigen bench`` writes to ``results.json`` and the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+__all__ = ["ExperimentConfig", "Experiment", "Result", "versions", "save_figure"]
+
+
+@dataclass
+class ExperimentConfig:
+    """Base config: subclasses add fields and override :meth:`quick` / :meth:`full`.
+
+    ``time_budget_s`` is the wall-clock budget the preset is designed for on 2 CPU cores.
+    """
+
+    time_budget_s: float = 60.0
+    device: str = "cpu"
+
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        """The preset for ``equigen bench --quick`` (minutes on a laptop CPU)."""
+        return cls()
+
+    @classmethod
+    def full(cls) -> ExperimentConfig:
+        """The preset that reproduces the claims with confidence."""
+        return cls()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Result:
+    """What an experiment measured. ``tables`` map a title to rows (dicts of equal keys)."""
+
+    name: str
+    config: dict
+    seed: int
+    metrics: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def versions() -> dict:
+    """Versions and machine facts recorded with every result."""
+    import e3nn
+    import numpy
+    import scipy
+
+    from equigen import __version__
+
+    return {
+        "equigen": __version__, "torch": torch.__version__, "e3nn": e3nn.__version__,
+        "numpy": numpy.__version__, "scipy": scipy.__version__, "python": sys.version.split()[0],
+        "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+class Experiment:
+    """Base class: set ``name``, ``description``, ``Config`` and implement :meth:`execute`."""
+
+    name: str = ""
+    description: str = ""
+    Config: type = ExperimentConfig
+
+    def execute(self, config, *, seed: int, out_dir: Path, result: Result) -> None:
+        """Fill ``result`` (metrics, tables, figures); called by :meth:`run`."""
+        raise NotImplementedError
+
+    def run(self, config: ExperimentConfig | None = None, *, seed: int = 0, out_dir=None) -> Result:
+        """Run under a seed, writing figures into ``out_dir``; returns the :class:`Result`."""
+        config = config if config is not None else self.Config.quick()
+        if not isinstance(config, self.Config):
+            raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
+        out_dir = Path(out_dir if out_dir is not None else "bench-out")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = Result(self.name, config.to_dict(), seed, versions=versions())
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        self.execute(config, seed=seed, out_dir=out_dir, result=result)
+        result.timings["total_s"] = time.perf_counter() - start
+        result.timings["budget_s"] = config.time_budget_s
+        return result
+
+
+def save_figure(fig, out_dir: Path, name: str) -> str:
+    """Save a matplotlib figure as ``out_dir/name.png`` (150 dpi), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(out_dir) / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return str(path)

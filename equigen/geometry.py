@@ -1,0 +1,122 @@
+"""Neighbour graphs and edge vectors (PyG conventions).
+
+``edge_index`` is ``(2, E)`` long with ``edge_index[0]`` the source (neighbour ``j``) and
+``edge_index[1]`` the target (receiving node ``i``); messages flow source -> target.
+In a periodic box an edge also carries a shift: the source's image sits at
+``pos[j] + shift`` (shift a multiple of the box lengths).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+__all__ = ["radius_graph", "edge_vectors"]
+
+
+def _check_pos(pos) -> torch.Tensor:
+    if not isinstance(pos, torch.Tensor):
+        raise TypeError(f"pos must be a torch.Tensor of shape (N, n), got {type(pos).__name__}")
+    if pos.dim() != 2:
+        raise ValueError(f"pos must have shape (N, n), got {tuple(pos.shape)}; flatten batches and pass `batch`")
+    if not pos.is_floating_point():
+        raise ValueError(f"pos must be floating point, got {pos.dtype}")
+    if not torch.isfinite(pos).all():
+        raise ValueError("pos contains NaN or Inf")
+    return pos
+
+
+def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = None, loop: bool = False,
+                 max_neighbors: int | None = None, box=None):
+    """All pairs closer than ``cutoff`` (within the same graph), built with scipy's cKDTree.
+
+    Args:
+        pos: ``(N, n)`` positions (any length unit).
+        cutoff: radius, same unit; pairs with distance ``< cutoff`` (strictly) are edges.
+        batch: ``(N,)`` long graph index of each node; no edges between graphs.
+        loop: include self-edges ``(i, i)``.
+        max_neighbors: keep only the nearest ``k`` sources of each target (ties broken by the
+            lower source index). Truncation breaks exact rotation/permutation symmetry when
+            distances tie at the k-th neighbour.
+        box: ``(n,)`` lengths of an orthorhombic periodic box; minimum-image convention, so
+            ``cutoff`` must be below half the smallest length.
+
+    Returns:
+        ``edge_index`` ``(2, E)`` long, sorted by target then source; with ``box`` the tuple
+        ``(edge_index, shifts)`` where ``shifts`` ``(E, n)`` place each source's image.
+
+    Symmetry: the edge set is equivariant under E(n) and node permutations (relabelled);
+    O(N log N) time.
+    """
+    pos = _check_pos(pos)
+    if not (isinstance(cutoff, (int, float)) and np.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"cutoff={cutoff!r} must be a positive finite number (same unit as pos)")
+    if max_neighbors is not None and (not isinstance(max_neighbors, int) or max_neighbors < 1):
+        raise ValueError(f"max_neighbors={max_neighbors!r} must be a positive integer or None")
+    n_nodes, dim = pos.shape
+    if batch is not None:
+        if not isinstance(batch, torch.Tensor) or batch.dtype != torch.long or batch.shape != (n_nodes,):
+            raise ValueError(
+                f"batch must be a long tensor of shape ({n_nodes},), got "
+                f"{getattr(batch, 'dtype', type(batch).__name__)} {tuple(getattr(batch, 'shape', ()))}"
+            )
+        if n_nodes and int(batch.min()) < 0:
+            raise ValueError("batch contains negative graph indices")
+    x0 = pos.detach().cpu().double().numpy()
+    x = x0
+    boxsize = None
+    if box is not None:
+        lengths = np.asarray(torch.as_tensor(box, dtype=torch.float64).cpu(), dtype=np.float64).reshape(-1)
+        if lengths.shape != (dim,) or not np.all(lengths > 0) or not np.all(np.isfinite(lengths)):
+            raise ValueError(f"box={box!r} must hold {dim} positive box lengths")
+        if cutoff >= lengths.min() / 2:
+            raise ValueError(f"cutoff={cutoff} must be below half the smallest box length ({lengths.min()})")
+        x = np.mod(x, lengths)
+        x[x >= lengths] = 0.0  # np.mod can round up to exactly L
+        boxsize = lengths
+    if batch is not None and n_nodes:
+        # Separate graphs along an extra axis so one tree serves the whole batch.
+        b = batch.detach().cpu().numpy().astype(np.float64)
+        gap = 3.0 * cutoff
+        x = np.concatenate([x, (b * gap)[:, None]], axis=1)
+        if boxsize is not None:
+            boxsize = np.concatenate([boxsize, [(b.max() + 2) * gap]])
+    if n_nodes == 0:
+        pairs = np.zeros((0, 2), dtype=np.int64)
+    else:
+        tree = cKDTree(x, boxsize=boxsize)
+        pairs = tree.query_pairs(r=np.nextafter(cutoff, 0), output_type="ndarray").astype(np.int64)
+    src = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    if loop:
+        src = np.concatenate([src, np.arange(n_nodes)])
+        dst = np.concatenate([dst, np.arange(n_nodes)])
+    delta = x0[src] - x0[dst]
+    shifts = None
+    if box is not None:
+        shifts = -lengths * np.round(delta / lengths)
+        delta = delta + shifts
+    if max_neighbors is not None:
+        dist = np.linalg.norm(delta, axis=1)
+        order = np.lexsort((src, dist, dst))
+        dst_sorted = dst[order]
+        first = np.searchsorted(dst_sorted, dst_sorted, side="left")
+        keep = order[(np.arange(order.size) - first) < max_neighbors]
+    else:
+        keep = np.arange(src.size)
+    keep = keep[np.lexsort((src[keep], dst[keep]))]
+    edge_index = torch.from_numpy(np.stack([src[keep], dst[keep]])).to(pos.device)
+    if box is None:
+        return edge_index
+    return edge_index, torch.from_numpy(shifts[keep]).to(device=pos.device, dtype=pos.dtype)
+
+
+def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
+    """Vectors from each edge's target to its source (image): ``pos[j] + shift - pos[i]``, ``(E, n)``.
+
+    Differences of positions: invariant under translations, rotating with the frame.
+    """
+    src, dst = edge_index
+    vec = pos[src] - pos[dst]
+    return vec if shifts is None else vec + shifts.to(vec)

@@ -1,0 +1,334 @@
+"""Hypothesis strategies for group elements, point clouds, graphs, fields and irreps features.
+
+Every argument takes a value or a strategy; size ranges are keyword-only ``min_*``/``max_*``
+pairs. Group elements shrink toward simple ones: identity, then half and quarter turns
+about coordinate axes, single reflections, unit shifts and swaps, so a failure is reported
+with the simplest element that shows it. Tensors are drawn from a seeded torch generator
+(values shrink through the seed, sizes and layouts shrink directly).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+from hypothesis import strategies as st
+
+from equigen.geometry import radius_graph
+from equigen.groups import (
+    Dilations,
+    Element,
+    EuclideanGroup,
+    EuclideanPart,
+    GridPart,
+    GridReflections,
+    GridShifts,
+    Group,
+    PermutationPart,
+    Permutations,
+    ProductGroup,
+    haar_orthogonal,
+    rotation_in_plane,
+)
+
+__all__ = [
+    "elements",
+    "is_simple",
+    "point_clouds",
+    "graphs",
+    "fields",
+    "irreps_features",
+    "DTYPES",
+]
+
+DTYPES = (torch.float64, torch.float32)
+LAYOUTS = ("gaussian", "coincident", "collinear", "planar", "clustered")
+
+
+def _strategy(value):
+    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+
+# --------------------------------------------------------------------------------------
+# Group elements
+# --------------------------------------------------------------------------------------
+
+
+def _planes(n: int):
+    if n == 3:
+        return [(1, 2), (2, 0), (0, 1)]
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def _rotations(n: int, improper: bool) -> st.SearchStrategy:
+    eye = torch.eye(n, dtype=torch.float64)
+    planes = _planes(n)
+    options = [st.just(eye)]
+    if n >= 2:
+        options += [
+            st.sampled_from(planes).map(lambda p: rotation_in_plane(n, *p, math.pi)),
+            st.sampled_from(planes).map(lambda p: rotation_in_plane(n, *p, math.pi / 2)),
+        ]
+    if improper:
+        reflections = []
+        for k in range(n):
+            r = eye.clone()
+            r[k, k] = -1
+            reflections.append(r)
+        options += [st.sampled_from(reflections), st.just(-eye)]
+    if n >= 2:
+        options += [
+            st.tuples(st.sampled_from(planes), st.floats(-math.pi, math.pi, allow_nan=False))
+            .map(lambda pa: rotation_in_plane(n, *pa[0], pa[1])),
+            st.tuples(st.sampled_from(planes), st.floats(1e-9, 1e-3))
+            .map(lambda pa: rotation_in_plane(n, *pa[0], pa[1])),
+            st.integers(0, 2**32 - 1).map(
+                lambda s: haar_orthogonal(n, proper=True, generator=torch.Generator().manual_seed(s))),
+        ]
+    if improper:
+        options.append(st.integers(0, 2**32 - 1).map(
+            lambda s: haar_orthogonal(n, proper=False, generator=torch.Generator().manual_seed(s))))
+    return st.one_of(*options)
+
+
+def _translations(n: int, scale: float) -> st.SearchStrategy:
+    units = []
+    for k in range(n):
+        u = torch.zeros(n, dtype=torch.float64)
+        u[k] = 1.0
+        units.append(u)
+    big = max(scale, 1e3)
+    return st.one_of(
+        st.just(torch.zeros(n, dtype=torch.float64)),
+        st.sampled_from(units),
+        st.lists(st.floats(-big, big, allow_nan=False), min_size=n, max_size=n)
+        .map(lambda v: torch.tensor(v, dtype=torch.float64)),
+    )
+
+
+def _euclidean(group: EuclideanGroup) -> st.SearchStrategy:
+    n = group.dim
+    rot = (st.just(torch.eye(n, dtype=torch.float64)) if group.rotations == "none"
+           else _rotations(n, group.rotations == "improper"))
+    trans = (_translations(n, group.translation_scale) if group.translations
+             else st.just(torch.zeros(n, dtype=torch.float64)))
+    return st.tuples(rot, trans).map(lambda rt: Element(EuclideanPart(rt[0], rt[1])))
+
+
+def _dilations(group: Dilations) -> st.SearchStrategy:
+    lo, hi = group.min_scale, group.max_scale
+    simple = [s for s in (2.0, 0.5) if lo <= s <= hi]
+    options = [st.just(1.0)] if lo <= 1.0 <= hi else []
+    options += [st.sampled_from(simple)] if simple else []
+    options.append(st.floats(lo, hi, allow_nan=False))
+    return st.one_of(*options).map(lambda s: Element(EuclideanPart(scale=s, dim=group.dim)))
+
+
+def _permutations(group: Permutations) -> st.SearchStrategy:
+    rules = st.one_of(
+        st.just(PermutationPart("identity")),
+        st.sampled_from(["swap", "reverse", "roll"]).map(PermutationPart),
+        st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("random", seed=s)),
+    )
+    return rules.map(Element)
+
+
+def _grid(group, reflections: bool) -> st.SearchStrategy:
+    nd = group.ndim
+    if reflections:
+        signs = st.lists(st.booleans(), min_size=nd, max_size=nd).map(lambda b: [-1 if f else 1 for f in b])
+        return signs.map(lambda s: Element(GridPart(s, [0] * nd)))
+    shift = st.one_of(st.just(0), st.sampled_from([1, -1]), st.integers(-1000, 1000))
+    shifts = st.lists(shift, min_size=nd, max_size=nd)
+    return shifts.map(lambda t: Element(GridPart([1] * nd, t)))
+
+
+def elements(group: Group) -> st.SearchStrategy:
+    """Elements of ``group``, shrinking toward simple ones (see the module doc).
+
+    Includes identity, half turns, quarter turns, single reflections, inversion, rotations
+    by any angle in a coordinate plane, near-identity rotations (1e-9..1e-3 rad), Haar
+    rotations, unit and large (up to 1e3) translations, scales, swaps and random
+    permutations, unit and large grid shifts and axis reflections.
+    """
+    if isinstance(group, ProductGroup):
+        return st.tuples(*(elements(f) for f in group.factors)).map(_compose_all)
+    if isinstance(group, EuclideanGroup):
+        return _euclidean(group)
+    if isinstance(group, Dilations):
+        return _dilations(group)
+    if isinstance(group, Permutations):
+        return _permutations(group)
+    if isinstance(group, GridShifts):
+        return _grid(group, reflections=False)
+    if isinstance(group, GridReflections):
+        return _grid(group, reflections=True)
+    if isinstance(group, Group):  # a user's group: its edge cases, then its samples
+        return st.one_of(st.sampled_from(group.edge_cases()),
+                         st.integers(0, 2**32 - 1).map(
+                             lambda s: group.sample(generator=torch.Generator().manual_seed(s))))
+    raise TypeError(f"elements() needs an equigen.groups.Group, got {group!r}")
+
+
+def _compose_all(elems) -> Element:
+    out = elems[0]
+    for e in elems[1:]:
+        out = out.compose(e)
+    return out
+
+
+def is_simple(element: Element) -> bool:
+    """True for elements a person reads at a glance: identity, signed permutation matrices
+    (axis half/quarter turns, single reflections), translations and scales with entries in
+    {0, +-1, 2, 1/2}, swaps / reversals / rolls of nodes, unit grid shifts and axis reflections."""
+    for part in element.parts:
+        if isinstance(part, EuclideanPart):
+            if part.batched:
+                return False
+            r, t = part.rotation, part.translation
+            if not torch.all((r == 0) | (r.abs() == 1)):
+                return False
+            if not torch.all((t == 0) | (t.abs() == 1)):
+                return False
+            if part.scale not in (1.0, 2.0, 0.5):
+                return False
+        elif isinstance(part, PermutationPart):
+            if any(rule in ("random", "explicit") for rule, *_ in part.steps):
+                return False
+        elif isinstance(part, GridPart):
+            if any(abs(t) > 1 for t in part.shifts):
+                return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _layout(layout: str, n: int, dim: int, gen: torch.Generator) -> torch.Tensor:
+    x = torch.randn(n, dim, generator=gen, dtype=torch.float64)
+    if layout == "coincident" and n >= 2:
+        k = max(1, n // 2)
+        x[k:2 * k] = x[:k][: x[k:2 * k].shape[0]]
+        x[-1] = x[0]
+    elif layout == "collinear":
+        direction = torch.randn(dim, generator=gen, dtype=torch.float64)
+        x = torch.randn(n, 1, generator=gen, dtype=torch.float64) * direction / direction.norm()
+    elif layout == "planar" and dim >= 3:
+        x[:, 2:] = 0.0
+    elif layout == "clustered":
+        centres = 4 * torch.randn(3, dim, generator=gen, dtype=torch.float64)
+        x = 0.1 * x + centres[torch.arange(n) % 3]
+    return x
+
+
+def _separated(n: int, dim: int, min_sep: float, gen: torch.Generator) -> torch.Tensor:
+    """Jittered lattice points: spacing 2*min_sep, jitter below min_sep/2 per axis."""
+    side = math.ceil(n ** (1.0 / dim)) + 1
+    grid = torch.stack(torch.meshgrid(*[torch.arange(side)] * dim, indexing="ij"), -1).reshape(-1, dim)
+    pick = torch.randperm(grid.shape[0], generator=gen)[:n]
+    jitter = (torch.rand(n, dim, generator=gen, dtype=torch.float64) - 0.5) * (0.999 * min_sep / math.sqrt(dim))
+    return grid[pick].double() * 2 * min_sep + jitter
+
+
+@st.composite
+def point_clouds(draw, *, min_points=1, max_points=64, dim=3, dtype=st.sampled_from(DTYPES),
+                 min_separation=None, scale=st.sampled_from([1.0, 10.0, 0.01, 1e4]),
+                 layout=st.sampled_from(LAYOUTS), with_batch=False, min_graphs=1, max_graphs=4):
+    """Point clouds ``(N, dim)``; with ``with_batch`` the tuple ``(pos, batch)``.
+
+    ``layout`` is one of "gaussian", "coincident" (repeated points), "collinear", "planar",
+    "clustered"; ``min_separation`` (in units of ``scale``) places points on a jittered
+    lattice so that no two are closer than that (layout then ignored).
+    """
+    n = draw(st.integers(_draw_int(draw, min_points), _draw_int(draw, max_points)))
+    d = _draw_int(draw, dim)
+    dt = draw(_strategy(dtype))
+    sc = draw(_strategy(scale))
+    gen = _generator(draw(st.integers(0, 2**32 - 1)))
+    sep = draw(_strategy(min_separation))
+    if sep is not None:
+        x = _separated(n, d, float(sep), gen)
+    else:
+        x = _layout(draw(_strategy(layout)), n, d, gen)
+    pos = (x * sc).to(dt)
+    if not _draw_value(draw, with_batch):
+        return pos
+    graphs = draw(st.integers(_draw_int(draw, min_graphs), max(_draw_int(draw, min_graphs),
+                                                                min(_draw_int(draw, max_graphs), n))))
+    cuts = sorted(draw(st.lists(st.integers(1, max(n - 1, 1)), min_size=graphs - 1, max_size=graphs - 1,
+                                unique=True))) if n > 1 else []
+    sizes = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes, dtype=torch.long))
+    return pos, batch
+
+
+def _draw_int(draw, value) -> int:
+    return int(draw(_strategy(value)))
+
+
+def _draw_value(draw, value):
+    return draw(_strategy(value))
+
+
+@st.composite
+def graphs(draw, *, min_points=1, max_points=32, dim=3, dtype=st.sampled_from(DTYPES), cutoff=None,
+           num_features=0, with_batch=False, min_separation=None, layout=st.sampled_from(LAYOUTS)):
+    """Radius graphs: ``(pos, edge_index)``, plus ``batch`` with ``with_batch``, and node
+    features ``h`` ``(N, num_features)`` first when ``num_features > 0``.
+
+    ``cutoff`` defaults to 1.5 times the typical spacing, so graphs have a handful of
+    neighbours; graphs may have a single node or no edges.
+    """
+    drawn = draw(point_clouds(min_points=min_points, max_points=max_points, dim=dim, dtype=dtype,
+                              scale=1.0, with_batch=with_batch, min_separation=min_separation,
+                              layout=layout))
+    pos, batch = drawn if isinstance(drawn, tuple) else (drawn, None)
+    c = draw(_strategy(cutoff)) if cutoff is not None else draw(st.sampled_from([1.5, 0.5, 3.0]))
+    edge_index = radius_graph(pos, float(c), batch=batch)
+    out = (pos, edge_index) + ((batch,) if batch is not None else ())
+    f = _draw_int(draw, num_features)
+    if f > 0:
+        gen = _generator(draw(st.integers(0, 2**32 - 1)))
+        out = (torch.randn(pos.shape[0], f, generator=gen, dtype=torch.float64).to(pos.dtype),) + out
+    return out
+
+
+@st.composite
+def fields(draw, *, ndim=st.integers(1, 3), channels=1, batch=1, min_size=1, max_size=None,
+           dtype=st.sampled_from(DTYPES), smooth=False):
+    """Periodic fields ``(batch, channels, *spatial)`` with odd and even sizes per axis.
+
+    ``max_size`` defaults to 33 (1-D), 16 (2-D), 9 (3-D). ``smooth=True`` keeps only low
+    Fourier modes (band-limited data, as a PDE solution).
+    """
+    nd = _draw_int(draw, ndim)
+    hi = max_size if max_size is not None else {1: 33, 2: 16}.get(nd, 9)
+    sizes = [draw(st.integers(_draw_int(draw, min_size), _draw_int(draw, hi))) for _ in range(nd)]
+    b, c = _draw_int(draw, batch), _draw_int(draw, channels)
+    gen = _generator(draw(st.integers(0, 2**32 - 1)))
+    x = torch.randn(b, c, *sizes, generator=gen, dtype=torch.float64)
+    if _draw_value(draw, smooth):
+        spectrum = torch.fft.fftn(x, dim=tuple(range(2, 2 + nd)))
+        for k, n in enumerate(sizes):
+            freq = torch.fft.fftfreq(n) * n
+            shape = [1] * (2 + nd)
+            shape[2 + k] = n
+            spectrum = spectrum * (freq.abs() <= 3).reshape(shape)
+        x = torch.fft.ifftn(spectrum, dim=tuple(range(2, 2 + nd))).real
+    return x.to(draw(_strategy(dtype)))
+
+
+@st.composite
+def irreps_features(draw, irreps, *, min_nodes=1, max_nodes=16, dtype=st.sampled_from(DTYPES)):
+    """Node features ``(N, irreps.dim)`` for an e3nn ``Irreps`` (object or string)."""
+    ir = o3.Irreps(draw(_strategy(irreps)))
+    n = draw(st.integers(_draw_int(draw, min_nodes), _draw_int(draw, max_nodes)))
+    gen = _generator(draw(st.integers(0, 2**32 - 1)))
+    return torch.randn(n, ir.dim, generator=gen, dtype=torch.float64).to(draw(_strategy(dtype)))
