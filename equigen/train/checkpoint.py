@@ -24,6 +24,7 @@ import re
 import tempfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +68,47 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+CHECKSUM_KEY = "__equigen_crc32__"
+
+
+def _checksum(obj) -> int:
+    """CRC-32 of a nested structure of containers, scalars and tensors (dtype, shape and bytes)."""
+    crc = 0
+
+    def visit(x):
+        nonlocal crc
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            crc = zlib.crc32(f"T{t.dtype}{tuple(x.shape)}".encode(), crc)
+            crc = zlib.crc32(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"", crc)
+        elif isinstance(x, dict):
+            crc = zlib.crc32(f"D{len(x)}".encode(), crc)
+            for k, v in x.items():
+                crc = zlib.crc32(repr(k).encode(), crc)
+                visit(v)
+        elif isinstance(x, (list, tuple)):
+            crc = zlib.crc32(f"L{len(x)}".encode(), crc)
+            for v in x:
+                visit(v)
+        else:
+            crc = zlib.crc32(repr(x).encode(), crc)
+
+    visit(obj)
+    return crc
+
+
 def atomic_save(obj, path) -> Path:
     """Save ``obj`` with ``torch.save`` to ``path`` atomically (temp file + fsync + rename).
 
     The parent directory must exist. Returns the final path. On any failure (including
     ``KeyboardInterrupt``) the temporary file is removed and the previous file at ``path``, if any,
-    is untouched.
+    is untouched. A dict gets a CRC-32 of its content under ``"__equigen_crc32__"``, which
+    :func:`load_checkpoint` verifies (zip archives do not check tensor bytes on read).
     """
     path = Path(path)
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if k != CHECKSUM_KEY}
+        obj[CHECKSUM_KEY] = _checksum(obj)
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write checkpoint {str(path)!r}: directory {str(directory)!r} does not "
@@ -84,7 +118,7 @@ def atomic_save(obj, path) -> Path:
         with os.fdopen(fd, "wb") as f:
             name, _, marker = os.environ.get(TEST_PAUSE_ENV, "").partition(":")
             if marker and name == path.name:
-                _write_then_pause(obj, f, marker)
+                _write_then_pause(obj, f, tmp, marker)
             else:
                 torch.save(obj, f)
             f.flush()
@@ -100,7 +134,7 @@ def atomic_save(obj, path) -> Path:
     return path
 
 
-def _write_then_pause(obj, f, marker: str) -> None:
+def _write_then_pause(obj, f, tmp: str, marker: str) -> None:
     """Test hook: write half the bytes, make them durable, announce it, and wait to be killed."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -108,7 +142,7 @@ def _write_then_pause(obj, f, marker: str) -> None:
     f.write(data[: len(data) // 2])
     f.flush()
     os.fsync(f.fileno())
-    Path(marker).write_text(f.name)
+    Path(marker).write_text(tmp)
     deadline = time.monotonic() + 120.0
     while time.monotonic() < deadline:  # the test kills us here
         time.sleep(0.05)
@@ -130,7 +164,7 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint path {str(path)!r} is a directory; pass a checkpoint file, or the run "
                               "directory as Trainer(out_dir=...) to resume from its latest checkpoint")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         detail = next((line.strip() for line in text.splitlines() if "Unpickler error" in line),
@@ -151,6 +185,12 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); delete it and resume from an "
             "earlier checkpoint"
         ) from exc
+    if isinstance(obj, dict) and CHECKSUM_KEY in obj:
+        stored = obj.pop(CHECKSUM_KEY)
+        if stored != _checksum(obj):
+            raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its content does not match the CRC-32 "
+                                  "stored when it was written; delete it and resume from an earlier checkpoint")
+    return obj
 
 
 def _shorten(items, limit=10) -> str:
