@@ -57,7 +57,8 @@ def test_get_config_and_overrides(tmp_path):
 
 def test_class_outside_equigen_needs_to_be_named(tmp_path):
     save_model(Net(4), tmp_path / "net.pt")
-    with pytest.raises(ValueError, match=r"not part of equigen; pass the class explicitly: load_model\(path, classes=\[Net\]"):
+    expected = r"not part of equigen; pass the class explicitly: load_model\(path, classes=\[Net\]"
+    with pytest.raises(ValueError, match=expected):
         load_model(tmp_path / "net.pt")
 
 

@@ -11,7 +11,8 @@ from equigen.train import Batches, NonFiniteError, SampledBatches, Trainer
 
 def _mlp(seed=0, dtype=torch.float32):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(3, 16, dtype=dtype), torch.nn.Tanh(), torch.nn.Linear(16, 1, dtype=dtype))
+    return torch.nn.Sequential(torch.nn.Linear(3, 16, dtype=dtype), torch.nn.Tanh(),
+                               torch.nn.Linear(16, 1, dtype=dtype))
 
 
 def _data(n=64, dtype=torch.float32):
@@ -209,7 +210,8 @@ def test_resume_from_explicit_path_and_missing_path(tmp_path):
 def test_resume_into_another_architecture_lists_keys(tmp_path):
     Trainer(_mlp(), mse, out_dir=tmp_path, progress=False).fit(_data(), steps=2, batch_size=8)
     other = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    with pytest.raises(ValueError, match=r"does not match the architecture.*0\.weight: file \(16, 3\) vs model \(8, 3\)"):
+    expected = r"does not match the architecture.*0\.weight: file \(16, 3\) vs model \(8, 3\)"
+    with pytest.raises(ValueError, match=expected):
         Trainer(other, mse, out_dir=tmp_path, progress=False).fit(_data(), steps=4, batch_size=8)
 
 
@@ -288,10 +290,21 @@ def test_batches_order_state_and_sharding():
     c = Batches(data, 4, seed=1)
     c.load_state_dict(state)
     assert all(torch.equal(u, v) for u, v in zip(rest, [c.next_batch() for _ in range(4)]))
+    # 2 processes: together the same items per step as one process (the global batch), disjoint shares
     shards = [Batches(data, 4, seed=1, rank=r, world_size=2) for r in range(2)]
     whole = Batches(data, 4, seed=1)
     for _ in range(5):
-        assert torch.equal(torch.cat([s.next_batch() for s in shards]), whole.next_batch())
+        parts = [s.next_batch() for s in shards]
+        assert len(parts[0]) == len(parts[1]) == 2
+        assert sorted(torch.cat(parts).tolist()) == sorted(whole.next_batch().tolist())
+    # each share is what torch's DistributedSampler hands that rank (epoch 2 here, after 5 batches)
+    for r, s in enumerate(shards):
+        sampler = torch.utils.data.DistributedSampler(range(10), num_replicas=2, rank=r, seed=1 * 1_000_003,
+                                                      drop_last=True)
+        sampler.set_epoch(2)
+        assert torch.equal(s.next_batch(), data[list(sampler)[2:4]])
+    unshuffled = Batches(data, 4, shuffle=False, rank=1, world_size=2)
+    assert unshuffled.next_batch().tolist() == [1, 3] and unshuffled.next_batch().tolist() == [5, 7]
 
 
 def test_bad_input_errors(tmp_path):
@@ -320,3 +333,26 @@ def test_bad_input_errors(tmp_path):
         Trainer(_mlp(), mse, progress=False).fit(_data(), steps=1)
     with pytest.raises(TypeError, match="not supported"):
         Trainer(_mlp(), mse, progress=False).fit(42, steps=1, batch_size=2)
+
+
+def test_fit_again_with_more_steps_continues_the_schedule():
+    t = Trainer(_mlp(), mse, lr=1.0, schedule="linear", log_every=1, progress=False)
+    t.fit(_data(), steps=6, batch_size=8)
+    assert t.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # linear decay to 0 at step 6
+    t.fit(_data(), steps=12, batch_size=8)  # a new 12-step schedule, picked up at step 6 (not restarted)
+    lrs = {r["step"]: r["lr"] for r in t.history}
+    assert [lrs[s] for s in (7, 9, 12)] == pytest.approx([1 - 7 / 12, 1 - 9 / 12, 0.0], abs=1e-12)
+
+
+def test_scheduler_factory_is_built_once():
+    built = []
+
+    def factory(opt):
+        built.append(torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5))
+        return built[-1]
+
+    t = Trainer(_mlp(), mse, lr=1.0, scheduler=factory, log_every=1, progress=False)
+    t.fit(_data(), steps=3, batch_size=8)
+    t.fit(_data(), steps=6, batch_size=8)
+    assert len(built) == 1 and t.scheduler is built[0] and t.scheduler.last_epoch == 6
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(0.125)

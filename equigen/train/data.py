@@ -1,12 +1,14 @@
 """Batches whose order is a resumable state: shuffled epochs, shared across processes.
 
 :class:`Batches` draws an endless stream of equal-size batches from a dataset. Each epoch's order
-is a permutation drawn from a generator seeded with ``(seed, epoch)``, so the complete data-order
-state is three integers (``seed``, ``epoch``, ``position``) that a checkpoint can store exactly.
-With ``world_size > 1`` every process computes the same global batch and keeps its own contiguous
-slice of ``batch_size // world_size`` items (the role of ``DistributedSampler``), so K processes
-together see exactly the batches one process would. :class:`SampledBatches` wraps a function that
-*generates* each batch from an explicit generator (simulated data).
+is the permutation ``torch.utils.data.DistributedSampler`` draws for ``(seed, epoch)``, so the
+complete data-order state is three integers (``seed``, ``epoch``, ``position``) that a checkpoint
+can store exactly. With ``world_size > 1`` each process takes its share of the epoch from its own
+``DistributedSampler`` (items ``rank, rank + K, rank + 2K, ...`` of the shared permutation) and
+cuts it into local batches of ``batch_size // world_size``; since the global batch size is a
+multiple of K, the K local batches of a step together hold exactly the items of the global batch
+one process would draw at that step. :class:`SampledBatches` wraps a function that *generates*
+each batch from an explicit generator (simulated data).
 
 Example::
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
-from torch.utils.data import default_collate
+from torch.utils.data import DistributedSampler, default_collate
 
 __all__ = ["Batches", "SampledBatches", "as_batches"]
 
@@ -31,9 +33,10 @@ class Batches:
     ``dataset``: a tensor (items along dim 0), a tuple/list or dict of tensors sharing dim 0, or
     any object with ``__len__``/``__getitem__`` (items combined by ``collate_fn``, default
     ``torch.utils.data.default_collate``; pass ``torch_geometric.data.Batch.from_data_list`` for graphs).
-    ``batch_size`` is the *global* batch; each of ``world_size`` processes gets a slice of
-    ``batch_size // world_size`` items. The incomplete last batch of an epoch is dropped so every
-    step sees the same number of items.
+    ``batch_size`` is the *global* batch; each of ``world_size`` processes gets
+    ``batch_size // world_size`` items of it, chosen by ``torch.utils.data.DistributedSampler``
+    (``rank``/``world_size`` default to a single process). The incomplete last batch of an epoch is
+    dropped so every step sees the same number of items.
     """
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
@@ -66,23 +69,24 @@ class Batches:
         return self.num_items // self.batch_size
 
     def _epoch_order(self) -> torch.Tensor:
+        """This process's indices for the current epoch, from torch's ``DistributedSampler``."""
         if self._order is None:
-            if self.shuffle:
-                g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-                self._order = torch.randperm(self.num_items, generator=g)
-            else:
-                self._order = torch.arange(self.num_items)
+            # seed * 1_000_003: (seed, epoch) and (seed + 1, epoch - 1) must not share a permutation
+            sampler = DistributedSampler(range(self.num_items), num_replicas=self.world_size, rank=self.rank,
+                                         shuffle=self.shuffle, seed=self.seed * 1_000_003, drop_last=True)
+            sampler.set_epoch(self.epoch)
+            self._order = torch.tensor(list(sampler), dtype=torch.long)
         return self._order
 
     def next_batch(self):
-        """The next batch (this process's slice of the next global batch)."""
+        """The next batch (this process's share of the next global batch)."""
         if self.position + self.batch_size > self.num_items:
             self.epoch += 1
             self.position = 0
             self._order = None
         order = self._epoch_order()
         local = self.batch_size // self.world_size
-        start = self.position + self.rank * local
+        start = (self.position // self.batch_size) * local
         idx = order[start:start + local]
         self.position += self.batch_size
         return self._take(idx)

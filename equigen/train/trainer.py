@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from equigen.train import checkpoint as ckpt
 from equigen.train import distributed as D
+from equigen.train.compiling import compile_strict
 from equigen.train.data import as_batches
 from equigen.train.ema import EMA
 
@@ -127,6 +128,10 @@ class Trainer:
       process (gloo on CPU, NCCL on CUDA); ``False`` never does.
     * ``generators``: extra named ``torch.Generator`` objects your code uses, saved and restored with
       every checkpoint.
+    * ``compile``: ``False`` (default), ``True`` or a dict of ``torch.compile`` options (``mode``,
+      ``dynamic``, ...): compiles the model's ``forward`` in place with ``fullgraph=True`` (see
+      :func:`~equigen.train.compiling.compile_strict`), so a graph break or a recompilation limit is an
+      error, never a silent fall-back to eager. Parameter names and checkpoints are unchanged.
     """
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable | None = None, *, optimizer=None, lr: float = 1e-3,
@@ -136,7 +141,7 @@ class Trainer:
                  keep_checkpoints: int = 3, log_every: int = 10, eval_fn: Callable | None = None,
                  eval_every: int | None = None, eval_with_ema: bool = True, amp=False, device=None, seed: int = 0,
                  progress: bool = True, distributed="auto", find_unused_parameters: bool = False,
-                 generators: Mapping[str, torch.Generator] | None = None):
+                 generators: Mapping[str, torch.Generator] | None = None, compile=False):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if loss_fn is None and not callable(getattr(model, "training_loss", None)):
@@ -156,6 +161,9 @@ class Trainer:
             raise ValueError(f"amp must be False, 'bf16' or 'fp16', got {amp!r}")
         if keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1, got {keep_checkpoints!r}")
+        if not isinstance(compile, (bool, Mapping)):
+            raise TypeError(f"compile must be True, False or a dict of torch.compile options, got "
+                            f"{type(compile).__name__}")
 
         self.rank, self.world_size = (D.init_distributed() if distributed == "auto" else (D.rank(), D.world_size()))
         if distributed is False:
@@ -168,6 +176,8 @@ class Trainer:
                 device = first.device if first is not None else torch.device("cpu")
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        if compile is not False:
+            compile_strict(self.model, inplace=True, **(dict(compile) if isinstance(compile, Mapping) else {}))
         self.amp_dtype = _AMP[amp]
         if self.amp_dtype is torch.float16 and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device (it relies on a gradient scaler); use amp='bf16' on CPU")
@@ -387,7 +397,8 @@ class Trainer:
 
     def _make_scheduler(self, steps: int):
         if self._scheduler_factory is not None:
-            return self._scheduler_factory(self.optimizer)
+            # built once: the factory's schedule does not depend on ``steps``
+            return self.scheduler if self.scheduler is not None else self._scheduler_factory(self.optimizer)
         warmup, kind, total = self._warmup, self._schedule, max(steps, 1)
 
         def factor(i: int) -> float:
@@ -403,7 +414,14 @@ class Trainer:
         for group in self.optimizer.param_groups:  # LambdaLR reads initial_lr on re-creation
             group.setdefault("initial_lr", group["lr"])
             group["lr"] = group["initial_lr"]
-        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        if self.step:  # fit() called again with a new number of steps: the new schedule continues from here
+            scheduler.last_epoch = self.step
+            lrs = [base * factor(self.step) for base in scheduler.base_lrs]
+            for group, lr in zip(self.optimizer.param_groups, lrs):
+                group["lr"] = lr
+            scheduler._last_lr = lrs
+        return scheduler
 
     # ------------------------------------------------------------------ logging / eval
     def _log(self, acc: dict, n: int, elapsed: float) -> dict:
