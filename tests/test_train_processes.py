@@ -129,3 +129,36 @@ def test_torchrun_two_processes_equal_single_process(tmp_path):
     assert [loss for _, loss in ddp_losses] == pytest.approx([loss for _, loss in single_losses], rel=1e-12)
     assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()) == \
         sorted(p.name for p in (tmp_path / "single" / "checkpoints").iterdir())
+
+
+def _torchrun(out: Path, steps: int, result: Path, *extra):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
+           "--out", str(out), "--steps", str(steps), "--result", str(result), *extra]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun") is None and importlib.util.find_spec("torch.distributed.run") is None,
+                    reason="torchrun is not available")
+def test_torchrun_resume_is_bitwise_and_other_world_size_warns(tmp_path):
+    """2 processes with every source of randomness: resuming from a mid-run checkpoint is bitwise; a
+    checkpoint of 2 processes loads into 1 process with a warning (data order kept, streams reseeded)."""
+    _torchrun(tmp_path / "straight", STEPS, tmp_path / "straight.pt")
+    ckpt = load_checkpoint(tmp_path / "straight" / "checkpoints" / "ckpt-00000025.pt")
+    assert len(ckpt["per_rank"]) == 2
+    assert not torch.equal(ckpt["per_rank"][0]["generator"], ckpt["per_rank"][1]["generator"])
+    run = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "straight", run)
+    for name in ("ckpt-00000025.pt", "ckpt-00000030.pt"):
+        (run / "checkpoints" / name).unlink()  # as if killed after step 20's checkpoint
+    _torchrun(run, STEPS, tmp_path / "resumed.pt")
+    _assert_bitwise(tmp_path / "straight.pt", tmp_path / "resumed.pt")
+    assert _losses(run) == _losses(tmp_path / "straight")
+
+    single = tmp_path / "single"
+    (single / "checkpoints").mkdir(parents=True)
+    shutil.copy(tmp_path / "straight" / "checkpoints" / "ckpt-00000025.pt", single / "checkpoints")
+    with pytest.warns(UserWarning, match="written by 2 process"):
+        trainer = _load_worker().run(str(single), STEPS)
+    assert trainer.step == STEPS and all(torch.isfinite(p).all() for p in trainer.model.parameters())
