@@ -38,7 +38,7 @@ class SequencesConfig(ExperimentConfig):
     q: int = 20
     bond: tuple = (10, 100)
     bond_strength: float = 5.0
-    rare_penalty: float = 2.0
+    rare_penalty: float = 1.0
     num_contacts: int = 6
     mcmc_sweeps: int = 400
     mcmc_chains: int = 1000
@@ -59,8 +59,8 @@ class SequencesConfig(ExperimentConfig):
     @classmethod
     def quick(cls):
         return cls(length=48, q=4, bond=(6, 40), num_contacts=3, mcmc_sweeps=160, mcmc_chains=800,
-                   train_samples=6400, truth_samples=1600, width=32, depth=2, heads=4, train_steps=800,
-                   batch_size=64, lr=3e-3, num_samples=400, candidates=4, time_budget_s=420.0)
+                   train_samples=6400, truth_samples=1600, width=32, depth=2, heads=4, train_steps=1200,
+                   batch_size=64, lr=3e-3, num_samples=400, candidates=4, time_budget_s=600.0)
 
     @classmethod
     def full(cls):
