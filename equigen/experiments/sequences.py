@@ -49,7 +49,7 @@ class SequencesConfig(ExperimentConfig):
     heads: int = 4
     train_steps: int = 4000
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 5e-3
     num_samples: int = 1000
     candidates: int = 4
     mlm_steps: int | None = None  # default: L, the autoregressive model's evaluations per sample
@@ -58,9 +58,9 @@ class SequencesConfig(ExperimentConfig):
 
     @classmethod
     def quick(cls):
-        return cls(length=48, q=4, bond=(6, 40), num_contacts=3, mcmc_sweeps=160, mcmc_chains=800,
-                   train_samples=6400, truth_samples=1600, width=32, depth=2, heads=4, train_steps=1200,
-                   batch_size=64, lr=3e-3, num_samples=400, candidates=4, time_budget_s=600.0)
+        return cls(length=32, q=4, bond=(4, 28), rare_penalty=1.5, num_contacts=2, mcmc_sweeps=160, mcmc_chains=800,
+                   train_samples=6400, truth_samples=1600, width=32, depth=2, heads=4, train_steps=1500,
+                   batch_size=64, lr=1e-2, num_samples=400, candidates=4, time_budget_s=600.0)
 
     @classmethod
     def full(cls):
