@@ -12,7 +12,7 @@ def test_sequences_experiment_tiny_run(tmp_path):
                      batch_size=32, num_samples=24, candidates=2, time_budget_s=60.0)
     quick, full = exp.Config.quick(), exp.Config.full()
     assert full.length == 120 and full.bond == (10, 100) and full.q == 20
-    assert quick.width == quick.width and quick.time_budget_s <= full.time_budget_s
+    assert quick.length < full.length and quick.time_budget_s <= full.time_budget_s
     r = exp.run(cfg, seed=0, out_dir=tmp_path)
     rows = r.tables["bond satisfaction"]
     models = {(row["model"], row["setting"][:3]) for row in rows}
