@@ -1,0 +1,1 @@
+"""Generative models assembled from equigen layers."""
