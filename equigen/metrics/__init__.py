@@ -1,0 +1,5 @@
+"""Metrics for judging models and data: dimensions of point sets, distances between distributions."""
+
+from equigen.metrics.dimension import CorrelationDimension, correlation_dimension, correlation_sum
+
+__all__ = ["CorrelationDimension", "correlation_dimension", "correlation_sum"]
