@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from equigen.experiments.base import Experiment, ExperimentConfig, save_figure
@@ -34,6 +33,7 @@ class LorenzConfig(ExperimentConfig):
     vae_layers: int = 3
     gan_latent_dims: tuple = (2, 3, 8)
     gan_objective: str = "ns-r1"
+    gan_penalty: float | None = 0.1  # R1 weight (None: the objective's default)
     gan_steps: int = 3000
     gan_hidden: int = 128
     gan_layers: int = 3
@@ -90,7 +90,8 @@ class Lorenz(Experiment):
                                               noise=False)
             for dz in config.gan_latent_dims:
                 name = f"GAN(d_z={dz})"
-                gan = GAN(3, dz, hidden=config.gan_hidden, layers=config.gan_layers, objective=config.gan_objective)
+                gan = GAN(3, dz, hidden=config.gan_hidden, layers=config.gan_layers, objective=config.gan_objective,
+                          penalty=config.gan_penalty)
                 out = gan.fit(train, steps=config.gan_steps, batch_size=config.gan_batch_size, lr=config.gan_lr,
                               seed=seed, time_limit_s=config.gan_time_limit_s, log_every=100)
                 result.timings[f"train_{name}_s"] = out["seconds"]
