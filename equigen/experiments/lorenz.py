@@ -119,9 +119,9 @@ class Lorenz(Experiment):
                        "slope_fine_[lo/5,lo]": float(d_fine),
                        "D2_auto": float(d_auto) if d_auto is not None else None,
                        "auto_range": [round(v, 5) for v in d_auto.fit_range] if d_auto is not None else None}
-                if name.startswith("VAE"):
-                    row["slope_[sigma/10,sigma]"] = _safe_slope(x64, sigma / 10, sigma, seed)
-                    row["slope_[sigma,5sigma]"] = _safe_slope(x64, sigma, 5 * sigma, seed)
+                vae_rows = name.startswith("VAE")  # same keys in every row (the report's columns)
+                row["slope_[sigma/10,sigma]"] = _safe_slope(x64, sigma / 10, sigma, seed) if vae_rows else None
+                row["slope_[sigma,5sigma]"] = _safe_slope(x64, sigma, 5 * sigma, seed) if vae_rows else None
                 gd = torch.Generator().manual_seed(seed + 3)
                 row["sliced_W2_to_test"] = sliced_wasserstein(x.double(), test.double(), generator=gd)
                 row["MMD2_to_test"] = mmd_rbf(x.double(), test.double(), generator=torch.Generator().manual_seed(seed))
