@@ -69,16 +69,17 @@ class Lorenz(Experiment):
         torch.set_num_threads(config.threads)
         try:
             t0 = time.perf_counter()
-            data = lorenz_dataset(config.n_train, config.n_test, seed=seed, dtype=torch.float32)
+            dev = torch.device(config.device)
+            data = lorenz_dataset(config.n_train, config.n_test, seed=seed, dtype=torch.float32, device=dev)
             result.timings["data_s"] = time.perf_counter() - t0
-            train, test = data.train, data.test
+            train, test = data.train, data.test.cpu()
 
-            d_data = correlation_dimension(train.double(), seed=seed)
+            d_data = correlation_dimension(train.double().cpu(), seed=seed)
             lo, hi = d_data.fit_range
             samples = {"data (train)": train}
             models = {}
             t0 = time.perf_counter()
-            vae = VAE(3, config.vae_latent_dim, hidden=config.vae_hidden, layers=config.vae_layers)
+            vae = VAE(3, config.vae_latent_dim, hidden=config.vae_hidden, layers=config.vae_layers, device=dev)
             vae.fit(train, steps=config.vae_steps, batch_size=256, lr=1e-3, seed=seed, schedule="cosine",
                     warmup_steps=100)
             result.timings["train_VAE_s"] = time.perf_counter() - t0
@@ -91,7 +92,7 @@ class Lorenz(Experiment):
             for dz in config.gan_latent_dims:
                 name = f"GAN(d_z={dz})"
                 gan = GAN(3, dz, hidden=config.gan_hidden, layers=config.gan_layers, objective=config.gan_objective,
-                          penalty=config.gan_penalty)
+                          penalty=config.gan_penalty, device=dev)
                 out = gan.fit(train, steps=config.gan_steps, batch_size=config.gan_batch_size, lr=config.gan_lr,
                               seed=seed, time_limit_s=config.gan_time_limit_s, log_every=100)
                 result.timings[f"train_{name}_s"] = out["seconds"]
@@ -102,6 +103,7 @@ class Lorenz(Experiment):
             curves, rows = {}, []
             sigma = models["VAE"]["sigma"]
             for name, x in samples.items():
+                x = x.detach().cpu()
                 x64 = x.double()
                 if name.startswith("data"):
                     d_auto = d_data
@@ -160,7 +162,7 @@ class Lorenz(Experiment):
         fig = plt.figure(figsize=(4 * len(names), 4))
         for i, name in enumerate(names):
             ax = fig.add_subplot(1, len(names), i + 1, projection="3d")
-            x = samples[name][:6000].double().numpy()
+            x = samples[name][:6000].detach().cpu().double().numpy()
             ax.scatter(x[:, 0], x[:, 1], x[:, 2], s=0.3, alpha=0.4)
             ax.set_title(name, fontsize=9)
             ax.view_init(elev=20, azim=-60)
