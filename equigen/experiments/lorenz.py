@@ -159,12 +159,17 @@ class Lorenz(Experiment):
         import matplotlib.pyplot as plt
 
         names = list(samples)
+        ref = samples[names[0]].detach().cpu().double()
+        lims = torch.stack([ref.min(0).values, ref.max(0).values], 1).numpy()  # the data's box, for every panel
         fig = plt.figure(figsize=(4 * len(names), 4))
         for i, name in enumerate(names):
             ax = fig.add_subplot(1, len(names), i + 1, projection="3d")
             x = samples[name][:6000].detach().cpu().double().numpy()
             ax.scatter(x[:, 0], x[:, 1], x[:, 2], s=0.3, alpha=0.4)
             ax.set_title(name, fontsize=9)
+            ax.set_xlim(*lims[0])
+            ax.set_ylim(*lims[1])
+            ax.set_zlim(*lims[2])
             ax.view_init(elev=20, azim=-60)
             for setter in (ax.set_xticklabels, ax.set_yticklabels, ax.set_zticklabels):
                 setter([])
