@@ -121,7 +121,6 @@ class GAN(GenerativeModel):
         if betas is None:
             betas = (0.5, 0.9) if self.objective == "wgan-gp" else (0.0, 0.99)
         gen = torch.Generator(device=data.device).manual_seed(seed)
-        torch.manual_seed(seed)
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
         opt_d = torch.optim.Adam(self.critic.parameters(), lr=critic_lr or lr, betas=betas)
         if ema_decay is not None:
