@@ -5,11 +5,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
 from scipy.spatial.distance import pdist
 
 from equigen.groups import E3, Dilations
 from equigen.metrics import CorrelationDimension, correlation_dimension, correlation_sum
 from equigen.testing import assert_invariant
+from equigen.testing.strategies import elements
 
 N = 20000
 
@@ -154,3 +156,14 @@ def test_float_and_repr():
     d = correlation_dimension(x)
     assert math.isclose(float(d), d.dimension)
     assert "dimension" in repr(d)
+
+
+_SLAB = torch.rand(2000, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * torch.tensor(
+    [1.0, 1.0, 0.05], dtype=torch.float64)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(element=elements(E3() * Dilations(0.01, 100.0)))
+def test_invariance_property(element):
+    """Hypothesis searches E(3) x dilations (shrinking toward simple elements) for a change of D2."""
+    assert_invariant(_d2, (_SLAB,), None, ("positions",), element=element)
