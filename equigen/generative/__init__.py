@@ -1,1 +1,8 @@
-"""Generative models assembled from equigen layers."""
+"""Generative models assembled from equigen's layers, sharing ``fit(data, ...)`` / ``sample(n, *, generator=None)``.
+
+See :mod:`equigen.generative.base` for the interface.
+"""
+
+from equigen.generative.base import GenerativeModel  # noqa: F401
+from equigen.generative.gan import GAN  # noqa: F401
+from equigen.generative.vae import VAE  # noqa: F401
