@@ -4,7 +4,8 @@ Spectral part: :class:`SpectralConv`, the symbols of :mod:`equigen.nn.symbols` a
 :class:`FourierOperator` (a linear evolution operator fitted from snapshot pairs).
 """
 
+from equigen.nn.fourier_operator import FourierOperator
 from equigen.nn.spectral import SpectralConv
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol
 
-__all__ = ["SpectralConv", "Symbol", "Free", "RealEven", "Conserving", "IsotropicPolynomial"]
+__all__ = ["SpectralConv", "FourierOperator", "Symbol", "Free", "RealEven", "Conserving", "IsotropicPolynomial"]

@@ -284,8 +284,8 @@ class IsotropicPolynomial(Symbol):
 
     @property
     def D(self) -> torch.Tensor:
-        """The diffusion constant ``c_1`` (a 0-d tensor with one channel, else ``(out, in)``)."""
-        c = self.coefficients[..., 0]
+        """The diffusion constant ``c_1`` (detached; a 0-d tensor with one channel, else ``(out, in)``)."""
+        c = self.coefficients[..., 0].detach()
         return c.reshape(()) if c.numel() == 1 else c
 
     def evaluate(self, freqs, lengths):
