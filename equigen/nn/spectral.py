@@ -179,12 +179,122 @@ def _mix(Xs, re, im):
     return torch.view_as_complex(y).reshape(batch, cout, *spatial)
 
 
-def apply_symbol(x, re, im, modes, *, hermitian: bool = True):
-    """Apply centred-layout symbol values ``(out, in, *S)`` to a real field ``(B, in, *spatial)``."""
+_DFT_CACHE: dict = {}
+
+
+def _dft_matrices(sizes, modes, dtype, device):
+    """Matrices of the partial DFTs over the retained modes (built in float64, cached).
+
+    Returns ``(fwd_last, inv_last, fwd_full, inv_full)``:
+
+    * ``fwd_last`` ``(N_d, 2 K_d)`` real, columns ``(k, re/im)``: ``x @ fwd_last`` gives the
+      real-FFT bins ``k = 0..m_d`` of the last axis (``cos``, ``-sin``), ready for ``view_as_complex``;
+    * ``inv_last`` ``(2 K_d, N_d)`` real, rows ``(k, re/im)``: the matching part of ``irfft``
+      (weight 1 for the zero and Nyquist bins, 2 otherwise, over ``N_d``; the imaginary parts of the
+      self-conjugate bins meet ``sin = 0`` and drop out, exactly as in ``irfft``);
+    * per other axis ``i``: ``fwd_full[i]`` ``(2 m_i + 1, N_i)`` and ``inv_full[i]`` (same shape)
+      complex, ``exp(-+ 2 pi i n j / N_i)`` over the centred frequencies ``n = -m_i..m_i`` (the
+      inverse over ``N_i``). At ``N_i = 2 m_i`` the rows of ``+-m_i`` read the same Nyquist bin and
+      each returns half of its result: the average of the two weights, as in :func:`bin_weights`.
+    """
+    key = (tuple(sizes), tuple(modes), dtype, str(device))
+    hit = _DFT_CACHE.get(key)
+    if hit is not None:
+        return hit
+    f64 = torch.float64
+    cdtype = {torch.float32: torch.complex64, torch.float64: torch.complex128}[dtype]
+    n, m = sizes[-1], modes[-1]
+    k = torch.arange(m + 1, dtype=torch.long)
+    ang = 2 * math.pi * ((k[:, None] * torch.arange(n)[None, :]) % n).to(f64) / n  # exact reduction mod n
+    fwd_last = torch.stack([torch.cos(ang), -torch.sin(ang)], 1).reshape(2 * (m + 1), n).T.contiguous()
+    c = torch.full((m + 1, 1), 2.0, dtype=f64)
+    c[0] = 1.0
+    if 2 * m == n:
+        c[m] = 1.0
+    inv_last = (torch.stack([c * torch.cos(ang), -c * torch.sin(ang)], 1) / n).reshape(2 * (m + 1), n)
+    fwd_full, inv_full = [], []
+    for n_i, m_i in zip(sizes[:-1], modes[:-1]):
+        f = torch.arange(-m_i, m_i + 1, dtype=torch.long)  # the centred layout of the symbol
+        ang = 2 * math.pi * ((f[:, None] * torch.arange(n_i)[None, :]) % n_i).to(f64) / n_i  # (2m+1, N)
+        share = torch.ones(2 * m_i + 1, 1, dtype=f64)
+        if n_i == 2 * m_i and m_i > 0:
+            share[0] = share[-1] = 0.5  # +-m are one (Nyquist) bin: each frequency gets half of it back
+        fwd_full.append(torch.polar(torch.ones_like(ang), -ang).to(dtype=cdtype, device=device))
+        inv_full.append((torch.polar(share.expand_as(ang), ang) / n_i).to(dtype=cdtype, device=device))
+    out = (fwd_last.to(dtype=dtype, device=device), inv_last.to(dtype=dtype, device=device), fwd_full, inv_full)
+    if len(_DFT_CACHE) > 64:
+        _DFT_CACHE.clear()
+    _DFT_CACHE[key] = out
+    return out
+
+
+def _dft_apply(x, re, im, modes, sizes):
+    """The spectral convolution by matrix products over the retained modes only.
+
+    Every transform step is one large GEMM that contracts the trailing spatial axis and puts the
+    new mode axis first (no batched small products, no zero-padding); two copies of mode-sized
+    data move the complex parts where the next GEMM wants them. Layouts: ``x (B, C, *N)`` ->
+    ``(K_1..K_d, B, C)`` complex -> mixing ``(K.., B, O)`` -> ``(B, O, *N)``.
+    """
+    fwd_last, inv_last, fwd_full, inv_full = _dft_matrices(sizes, modes, x.dtype, x.device)
+    nd = len(modes)
+    batch, cin = x.shape[:2]
+    cout = re.shape[0]
+    kd = modes[-1] + 1
+    # forward: last axis (real -> complex), then the full axes from the innermost out
+    X = torch.view_as_complex((x.reshape(-1, sizes[-1]) @ fwd_last).reshape(-1, kd, 2))  # (rest, K_d)
+    X = X.T.contiguous()  # (K_d, rest)
+    for i in range(nd - 2, -1, -1):
+        X = torch.mm(fwd_full[i], X.reshape(-1, sizes[i]).T)  # (K_i, done * rest')
+    M = X.numel() // (batch * cin)
+    # per-mode channel mixing
+    W = torch.complex(re, im if im is not None else torch.zeros_like(re)).reshape(cout, cin, M)
+    W = W.permute(2, 1, 0).contiguous()  # (M, C, O); a strided batch makes bmm loop over matrices
+    Y = torch.bmm(X.reshape(M, batch, cin), W)  # (M, B, O)
+    # inverse: the full axes from the outermost in, then the last axis (complex -> real)
+    for i in range(nd - 1):
+        Y = torch.mm(Y.reshape(inv_full[i].shape[0], -1).T, inv_full[i])  # (rest, N_i)
+    Y = torch.view_as_real(Y.reshape(kd, -1)).permute(0, 2, 1).reshape(2 * kd, -1)  # (K_d re/im, rest)
+    return torch.mm(Y.T, inv_last).reshape(batch, cout, *sizes)
+
+
+def use_partial_dft(sizes, modes) -> bool:
+    """Whether the matrix-product transform beats the FFT here (rough flop model, CPU-calibrated).
+
+    The partial DFT costs ``N * 2 (m_d + 1)`` real multiply-adds per point for the last axis (the
+    rest acts on the few retained modes); dense matrix products run many times faster per flop
+    than FFTs, so it wins when few modes are kept (the FNO regime).
+    """
+    total = math.prod(sizes)
+    fft_flops = 2.5 * total * max(math.log2(max(total, 2)), 1.0)
+    k_last = 2 * (modes[-1] + 1)
+    dft_flops = 2 * total * k_last
+    rest = total // sizes[-1] * k_last
+    for n_i, m_i in zip(sizes[:-1], modes[:-1]):
+        rest = rest // n_i * (2 * m_i + 1)
+        dft_flops += 8 * rest * n_i
+    return dft_flops <= 12 * fft_flops
+
+
+def apply_symbol(x, re, im, modes, *, hermitian: bool = True, transform: str = "auto"):
+    """Apply centred-layout symbol values ``(out, in, *S)`` to a real field ``(B, in, *spatial)``.
+
+    ``transform``: ``"fft"`` (``rfftn``/``irfftn`` of the whole grid), ``"dft"`` (matrix products
+    that compute only the retained modes) or ``"auto"`` (:func:`use_partial_dft`). Both give the
+    same operator to rounding.
+    """
     nd = len(modes)
     sizes = tuple(x.shape[-nd:])
-    dims = tuple(range(x.dim() - nd, x.dim()))
+    if transform == "auto":
+        transform = "dft" if use_partial_dft(sizes, modes) else "fft"
+    if transform == "dft" and x.dtype in (torch.float32, torch.float64):
+        # centred-layout weights as they are: the matrices fold the Nyquist bins, and the final real
+        # part performs the Hermitian projection of the self-conjugate planes
+        return _dft_apply(x, re, im, modes, sizes)
+    if transform not in ("fft", "dft"):
+        raise ValueError(f"transform={transform!r} must be 'auto', 'fft' or 'dft'")
     re, im = bin_weights(re, im, modes, sizes, hermitian=hermitian)
+    dims = tuple(range(x.dim() - nd, x.dim()))
     X = _gather(torch.fft.rfftn(x, dim=dims), modes, sizes)
     Y = _scatter(_mix(X, re, im), modes, sizes)
     return torch.fft.irfftn(Y, s=sizes, dim=dims)
@@ -201,6 +311,9 @@ class SpectralConv(torch.nn.Module):
         ndim: number of spatial axes when ``modes`` is an int (default 1).
         length: physical period per axis (default ``2 pi``: wavenumber = integer frequency);
             used by physical symbols such as :class:`~equigen.nn.symbols.IsotropicPolynomial`.
+        transform: how the retained modes are computed: ``"fft"`` (full ``rfftn``/``irfftn``),
+            ``"dft"`` (matrix products over the retained modes only, faster when few modes are
+            kept) or ``"auto"`` (default, a flop model picks per grid). Same operator either way.
         generator, dtype, device: initialisation of a symbol built here.
 
     Guarantees integer grid-shift equivariance (exact to rounding), real output for real
@@ -213,9 +326,12 @@ class SpectralConv(torch.nn.Module):
                              "IsotropicPolynomial symbols")
 
     def __init__(self, in_channels: int, out_channels: int, modes, symbol: Symbol | str | None = None, *,
-                 ndim: int | None = None, length=2 * math.pi, generator: torch.Generator | None = None,
-                 dtype=None, device=None):
+                 ndim: int | None = None, length=2 * math.pi, transform: str = "auto",
+                 generator: torch.Generator | None = None, dtype=None, device=None):
         super().__init__()
+        if transform not in ("auto", "fft", "dft"):
+            raise ValueError(f"transform={transform!r} must be 'auto', 'fft' or 'dft'")
+        self.transform = transform
         if symbol is None or isinstance(symbol, str):
             self.modes = normalize_modes(modes, ndim)
             name = symbol or "free"
@@ -246,7 +362,7 @@ class SpectralConv(torch.nn.Module):
             raise ValueError(f"x has dtype {x.dtype} but the layer's symbol is {re.dtype}; convert one of them "
                              f"(layer.to({x.dtype}) or x.to({re.dtype}))")
         hermitian = not (self.symbol.is_real and self.symbol.is_even)
-        return apply_symbol(x, re, im, self.modes, hermitian=hermitian)
+        return apply_symbol(x, re, im, self.modes, hermitian=hermitian, transform=self.transform)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, modes={self.modes}, symbol={type(self.symbol).__name__}"
