@@ -180,6 +180,7 @@ def _mix(Xs, re, im):
 
 
 _DFT_CACHE: dict = {}
+_LAST_AXIS_FFT: bool | None = None  # None: decide per grid; tests and benchmarks may force it
 
 
 def _dft_matrices(sizes, modes, dtype, device):
@@ -242,18 +243,31 @@ def _dft_apply(x, re, im, modes, sizes):
     cout = re.shape[0]
     kd = modes[-1] + 1
     # forward: last axis (real -> complex), then the full axes from the innermost out
-    X = torch.view_as_complex((x.reshape(-1, sizes[-1]) @ fwd_last).reshape(-1, kd, 2))  # (rest, K_d)
+    fft_last = _LAST_AXIS_FFT if _LAST_AXIS_FFT is not None else kd > 2 * math.log2(max(sizes[-1], 2))
+    if fft_last:  # the real FFT beats the matrix product when many last-axis modes are kept
+        X = torch.fft.rfft(x.reshape(-1, sizes[-1]), dim=-1)[:, :kd]
+    else:
+        X = torch.view_as_complex((x.reshape(-1, sizes[-1]) @ fwd_last).reshape(-1, kd, 2))  # (rest, K_d)
     X = X.T.contiguous()  # (K_d, rest)
     for i in range(nd - 2, -1, -1):
         X = torch.mm(fwd_full[i], X.reshape(-1, sizes[i]).T)  # (K_i, done * rest')
     M = X.numel() // (batch * cin)
-    # per-mode channel mixing
-    W = torch.complex(re, im if im is not None else torch.zeros_like(re)).reshape(cout, cin, M)
-    W = W.permute(2, 1, 0).contiguous()  # (M, C, O); a strided batch makes bmm loop over matrices
-    Y = torch.bmm(X.reshape(M, batch, cin), W)  # (M, B, O)
+    # per-mode channel mixing in real arithmetic, weights used in place (symbols store them mode-major)
+    X = torch.view_as_real(X.reshape(M, batch, cin)).permute(0, 3, 1, 2).reshape(M, 2 * batch, cin)  # [re; im]
+    perm = tuple(range(2, 2 + nd)) + (1, 0)
+    wr = re.permute(perm).reshape(M, cin, cout)
+    P = torch.bmm(X, wr)  # (M, 2B, O): [Xr Wr; Xi Wr]
+    if im is None:
+        Y = torch.complex(P[:, :batch], P[:, batch:])
+    else:
+        Q = torch.bmm(X, im.permute(perm).reshape(M, cin, cout))  # [Xr Wi; Xi Wi]
+        Y = torch.complex(P[:, :batch] - Q[:, batch:], Q[:, :batch] + P[:, batch:])  # (M, B, O)
     # inverse: the full axes from the outermost in, then the last axis (complex -> real)
     for i in range(nd - 1):
         Y = torch.mm(Y.reshape(inv_full[i].shape[0], -1).T, inv_full[i])  # (rest, N_i)
+    if fft_last:
+        Y = torch.nn.functional.pad(Y.reshape(kd, -1).T, (0, sizes[-1] // 2 + 1 - kd))
+        return torch.fft.irfft(Y, n=sizes[-1], dim=-1).reshape(batch, cout, *sizes)
     Y = torch.view_as_real(Y.reshape(kd, -1)).permute(0, 2, 1).reshape(2 * kd, -1)  # (K_d re/im, rest)
     return torch.mm(Y.T, inv_last).reshape(batch, cout, *sizes)
 

@@ -122,9 +122,18 @@ class Symbol(torch.nn.Module):
 
 
 def _init_table(shape, scale, generator, dtype, device):
+    """Uniform ``(-scale, scale)`` table of logical shape ``(out, in, *S)``, stored mode-major.
+
+    The memory order is ``(*S, in, out)`` (a permuted view): the spectral layers then read one
+    ``(in, out)`` matrix per mode without copying the weights, and gradients land in place.
+    """
     dtype = dtype if dtype is not None else torch.get_default_dtype()
-    t = torch.rand(*shape, generator=generator, dtype=dtype) * 2 - 1
-    return (t * scale).to(device)
+    t = (torch.rand(*shape, generator=generator, dtype=dtype) * 2 - 1) * scale
+    nd = len(shape) - 2
+    store = torch.empty(tuple(shape[2:]) + (shape[1], shape[0]), dtype=dtype, device=device)
+    view = store.permute((nd + 1, nd) + tuple(range(nd)))
+    view.copy_(t)
+    return view
 
 
 class Free(Symbol):
@@ -195,10 +204,11 @@ class RealEven(Symbol):
 
     def evaluate(self, freqs, lengths):
         self.check_modes(tuple(len(f) // 2 for f in freqs[:-1]) + (len(freqs[-1]) - 1,))
-        w = self.weight
+        nd = len(freqs)
+        w = self.weight.permute(tuple(range(2, 2 + nd)) + (1, 0))  # mode-major, as stored
         for i, f in enumerate(freqs):
-            w = torch.index_select(w, 2 + i, f.abs().to(w.device))
-        return w, None
+            w = torch.index_select(w, i, f.abs().to(w.device))
+        return w.permute((nd + 1, nd) + tuple(range(nd))), None
 
     @classmethod
     def symmetry_example(cls, *, dtype, generator):
