@@ -319,20 +319,55 @@ class FourierOperator(torch.nn.Module):
 
     # ---------------------------------------------------------------- gradient training
     def train_gradient(self, u0: torch.Tensor, u1: torch.Tensor, *, dt: float | None = None, steps: int = 200,
-                       lr: float = 0.05) -> list[float]:
-        """Adam on the one-step mean squared error (any symbol, e.g. nonlinear parameterisations).
+                       lr: float | None = None, optimizer: str = "lbfgs") -> list[float]:
+        """Fit any symbol (e.g. a nonlinear parameterisation) by minimising the one-step squared error.
 
-        Returns the loss history.
+        ``u0, u1``: ``(pairs, *spatial)``. The loss is ``mean (step(u0) - u1)^2`` divided by the
+        mean square of ``u1 - u0`` (dimensionless). ``optimizer="lbfgs"`` (default; strong-Wolfe
+        line search, ``lr`` defaults to 1) is insensitive to the very different scales of
+        coefficients such as ``c_1`` and ``c_2`` of :class:`~equigen.nn.symbols.IsotropicPolynomial`
+        (``c_2 |k|^4`` is stiff: first-order steps of fixed size diverge); ``"adam"`` (``lr``
+        defaults to 0.05) suits table symbols. ``steps`` counts optimizer steps. Returns the
+        loss history.
         """
         dt = self._dt(dt)
-        opt = torch.optim.Adam(self.parameters(), lr=lr)
+        for name, u in (("u0", u0), ("u1", u1)):
+            check_field(u, ndim=self.ndim, channel_axis=False, argument=name)
+            if not torch.isfinite(u).all():
+                raise ValueError(f"{name} contains NaN/inf values; drop or repair those snapshots before training")
+        if u0.shape != u1.shape:
+            raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps={steps!r} must be a positive int")
+        scale = (u1 - u0).pow(2).mean().clamp_min(torch.finfo(u0.dtype).tiny)
+        params = [p for p in self.parameters() if p.requires_grad]
         history = []
-        for _ in range(steps):
-            opt.zero_grad()
-            loss = (self.step(u0, dt) - u1).pow(2).mean()
-            loss.backward()
-            opt.step()
-            history.append(float(loss))
+
+        def loss_fn():
+            return (self.step(u0, dt) - u1).pow(2).mean() / scale
+
+        if optimizer == "lbfgs":
+            opt = torch.optim.LBFGS(params, lr=1.0 if lr is None else lr, max_iter=20, line_search_fn="strong_wolfe",
+                                    tolerance_grad=1e-14, tolerance_change=1e-18)
+
+            def closure():
+                opt.zero_grad()
+                loss = loss_fn()
+                loss.backward()
+                return loss
+
+            for _ in range(steps):
+                history.append(float(opt.step(closure).detach()))
+        elif optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=0.05 if lr is None else lr)
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = loss_fn()
+                loss.backward()
+                opt.step()
+                history.append(float(loss.detach()))
+        else:
+            raise ValueError(f"optimizer={optimizer!r} must be 'lbfgs' or 'adam'")
         return history
 
     @classmethod
