@@ -139,7 +139,8 @@ def _band_limited(sizes, K, channels=2, seed=0):
         u = torch.zeros(channels, *grid_sizes, dtype=F64)
         for n, a, b in terms:
             phase = sum(v * ax for v, ax in zip(n, axes))
-            u = u + a.reshape(-1, *[1] * len(sizes)) * torch.cos(phase) + b.reshape(-1, *[1] * len(sizes)) * torch.sin(phase)
+            shape = (-1,) + (1,) * len(sizes)
+            u = u + a.reshape(shape) * torch.cos(phase) + b.reshape(shape) * torch.sin(phase)
         return u[None]
 
     return sample
@@ -257,3 +258,48 @@ def test_size_check_matches_modes(n, m):
     else:
         with pytest.raises(ValueError, match="too small"):
             layer(x)
+
+
+# ------------------------------------------------------------------ the two transforms are one operator
+@pytest.mark.parametrize("last_axis_fft", [True, False])
+@pytest.mark.parametrize("sizes,modes", [((1,), 0), ((7,), 3), ((8,), 4), ((33,), 5), ((9, 8), (3, 4)),
+                                         ((6, 7), (3, 2)), ((8, 6), (4, 3)), ((5, 4, 6), (2, 2, 3)),
+                                         ((4, 5, 3), (2, 1, 1)), ((32, 32), (8, 8))])
+@pytest.mark.parametrize("symbol", ["free", "real_even"])
+def test_partial_dft_equals_fft_path(monkeypatch, last_axis_fft, sizes, modes, symbol):
+    """The matrix-product transform (retained modes only) and rfftn/irfftn: same values and gradients."""
+    import equigen.nn.spectral as spectral
+
+    monkeypatch.setattr(spectral, "_LAST_AXIS_FFT", last_axis_fft)
+    nd = len(sizes)
+    a = SpectralConv(2, 3, modes, symbol=symbol, ndim=nd, generator=gen(20), dtype=F64, transform="fft")
+    b = SpectralConv(2, 3, modes, symbol=symbol, ndim=nd, dtype=F64, transform="dft")
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 2, *sizes, generator=gen(21), dtype=F64, requires_grad=True)
+    ya, yb = a(x), b(x)
+    scale = float(ya.detach().abs().max())
+    assert float((ya - yb).detach().abs().max()) < 1e-13 * scale
+    v = torch.randn(ya.shape, generator=gen(22), dtype=F64)
+    ga = torch.autograd.grad((ya * v).sum(), [x, *a.parameters()])
+    gb = torch.autograd.grad((yb * v).sum(), [x, *b.parameters()])
+    for p, q in zip(ga, gb):
+        assert float((p - q).abs().max()) <= 1e-12 * float(p.abs().max())  # both zero for Im W(0)
+
+
+def test_dft_path_float32_and_gradcheck():
+    layer = SpectralConv(2, 2, (3, 2), generator=gen(23), dtype=F64, transform="dft")
+    x = torch.randn(2, 2, 8, 5, generator=gen(24), dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+    l32 = SpectralConv(3, 3, (8, 8), generator=gen(25), transform="dft")
+    x32 = torch.randn(2, 3, 32, 32, generator=gen(26))
+    assert l32(x32).dtype == F32
+    assert_equivariant(l32, (x32,), GridShifts(2), "field", "field", trials=8)
+
+
+def test_weights_are_stored_mode_major():
+    """Free/RealEven tables keep their documented (out, in, *S) shape but mode-major memory (no copies)."""
+    s = Free(3, 4, (4, 4), dtype=F64)
+    assert s.weight_real.shape == (4, 3, 9, 5)
+    assert s.weight_real.permute(2, 3, 1, 0).is_contiguous()
+    with pytest.raises(ValueError, match="transform"):
+        SpectralConv(3, 4, (4, 4), transform="fast")

@@ -3,8 +3,8 @@
 Importing this package registers every experiment module listed below.
 """
 
+import equigen.experiments.fick  # noqa: F401  (registers)
 from equigen.experiments import symmetry_kit  # noqa: F401  (registers)
-from equigen.experiments import fick  # noqa: F401  (registers)
 from equigen.experiments.base import Experiment, ExperimentConfig, Result
 from equigen.experiments.registry import experiments, get, names, register
 

@@ -88,12 +88,25 @@ def _rollout(step, u0, steps):
 
 
 def _mass_drift(step, u0, steps):
+    """``(drift, size)``: max over fields of ``|sum u_T - sum u_0| / sum |u_0|`` and of ``max_t sum |u_t| / sum |u_0|``.
+
+    Rounding in a sum scales with ``sum |u|``: a model whose rollout grows cannot keep the mass to
+    rounding level relative to the initial mass, so the growth is reported next to the drift.
+    """
     with torch.no_grad():
-        u = u0
+        u, size = u0, u0.abs().sum(-1)
         for _ in range(steps):
             u = step(u)
-        m0, m1 = u0.sum(-1), u.sum(-1)
-    return float(((m1 - m0).abs() / m0.abs()).max())
+            size = torch.maximum(size, u.abs().sum(-1))
+        m0, m1, l1 = u0.sum(-1), u.sum(-1), u0.abs().sum(-1)
+    return float(((m1 - m0).abs() / l1).max()), float((size / l1).max())
+
+
+def _fast_step(op, N):
+    """One step of a FourierOperator with its multiplier computed once (as ``op.step``, without re-evaluation)."""
+    with torch.no_grad():
+        M = op.multiplier((N,), op.dt, dtype=torch.float64)
+    return lambda u: torch.fft.irfft(torch.fft.rfft(u, dim=-1) * M, n=N, dim=-1)
 
 
 def _D_from_symbol(L, N, kmax=6):
@@ -173,11 +186,11 @@ class Fick(Experiment):
                 re, im = op.generator_values((N,))
             L = re if im is None else torch.complex(re, im)
             D = float(op.symbol.D) if model == "isotropic" else _D_from_symbol(L, N)
-            yield model, {"step": op.step, "D": D, "L": L.detach(), "seconds": secs}
+            yield model, {"step": _fast_step(op, N), "D": D, "L": L.detach(), "seconds": secs}
         t = time.perf_counter()
         D = _naive_D(u0, u1, dt)
         naive = FourierOperator(IsotropicPolynomial(1, init=[D], dtype=torch.float64), length=LENGTH, dt=dt)
-        yield "naive log-ratio", {"step": naive.step, "D": D, "L": None, "seconds": time.perf_counter() - t}
+        yield "naive log-ratio", {"step": _fast_step(naive, N), "D": D, "L": None, "seconds": time.perf_counter() - t}
         t = time.perf_counter()
         dense = DenseLinearMap.fit(u0, u1)
         secs = time.perf_counter() - t
@@ -200,12 +213,14 @@ class Fick(Experiment):
         roll_err = float((traj - truth).norm() / fluct.norm())
         shifts = sorted({1, N // 3, N // 2 + 1})
         D = fitted["D"]
+        drift, growth = _mass_drift(step, test0, config.mass_steps)
         return {
             "N": N, "source": source, "noise": noise, "pairs": P, "model": model,
             "D_rel_error": None if D is None else abs(D / config.D - 1),
             "rollout_rel_error": roll_err,
             "shift_equivariance_error": _shift_error(step, test0, shifts),
-            "mass_drift_1000": _mass_drift(step, test0, config.mass_steps),
+            "mass_drift_1000": drift,
+            "growth_1000": growth,
             "fit_seconds": fitted["seconds"],
         }
 
@@ -228,21 +243,26 @@ class Fick(Experiment):
         for N, e in fd_errors.items():
             m[f"fd_solver_one_step_rel_error_N{N}"] = e
         cons = [r for r in rows if r["model"] in ("isotropic", "conserving")]
-        m["max_mass_drift_conserving_1000_steps"] = max(r["mass_drift_1000"] for r in cons)
+        bounded = [r for r in cons if r["growth_1000"] <= 2.0]
+        m["max_mass_drift_isotropic_1000_steps"] = max(r["mass_drift_1000"] for r in cons if r["model"] == "isotropic")
+        m["max_mass_drift_conserving_bounded_rollouts_1000_steps"] = max(r["mass_drift_1000"] for r in bounded)
+        m["conserving_rollouts_that_grow"] = sum(r["growth_1000"] > 2.0 for r in cons)
+        m["conserving_rollouts"] = len(cons)
         m["max_shift_error_constrained"] = max(r["shift_equivariance_error"] for r in rows
                                                if r["model"] in CONSTRAINED)
         m["min_shift_error_dense"] = min(r["shift_equivariance_error"] for r in rows if r["model"] == "dense N x N")
-        # pairs at which the dense map's rollout error first comes within 10x of the isotropic model's
+        # the fewest pairs with which the dense map's rollout error on new fields drops below 5%
         for N in config.sizes:
             for noise in config.noises:
                 reached = None
                 for P in sorted(config.pairs):
                     d = pick(N=N, source="exact", noise=noise, pairs=P, model="dense N x N")
-                    c = pick(N=N, source="exact", noise=noise, pairs=P, model="isotropic")
-                    if d and c and d[0]["rollout_rel_error"] <= 10 * max(c[0]["rollout_rel_error"], 1e-12):
+                    if d and d[0]["rollout_rel_error"] < 0.05:
                         reached = P
                         break
-                m[f"dense_pairs_to_within_10x_isotropic_rollout_N{N}_noise{noise:g}"] = reached
+                m[f"dense_min_pairs_rollout_below_5pct_N{N}_noise{noise:g}"] = reached
+                iso = pick(N=N, source="exact", noise=noise, pairs=min(config.pairs), model="isotropic")
+                m[f"isotropic_rollout_error_N{N}_noise{noise:g}_pairs{min(config.pairs)}"] = iso[0]["rollout_rel_error"]
 
     @staticmethod
     def _symbol_figure(symbols, config, out_dir):
