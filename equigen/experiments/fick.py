@@ -221,6 +221,7 @@ class Fick(Experiment):
             "shift_equivariance_error": _shift_error(step, test0, shifts),
             "mass_drift_1000": drift,
             "growth_1000": growth,
+            "mass_drift_per_size": drift / growth if math.isfinite(growth) and growth > 0 else float("nan"),
             "fit_seconds": fitted["seconds"],
         }
 
@@ -243,10 +244,13 @@ class Fick(Experiment):
         for N, e in fd_errors.items():
             m[f"fd_solver_one_step_rel_error_N{N}"] = e
         cons = [r for r in rows if r["model"] in ("isotropic", "conserving")]
-        bounded = [r for r in cons if r["growth_1000"] <= 2.0]
+        bounded = [r for r in cons if r["growth_1000"] <= 2.0]  # NaN/inf growth counts as grown
         m["max_mass_drift_isotropic_1000_steps"] = max(r["mass_drift_1000"] for r in cons if r["model"] == "isotropic")
         m["max_mass_drift_conserving_bounded_rollouts_1000_steps"] = max(r["mass_drift_1000"] for r in bounded)
-        m["conserving_rollouts_that_grow"] = sum(r["growth_1000"] > 2.0 for r in cons)
+        m["conserving_rollouts_that_grow"] = sum(not r["growth_1000"] <= 2.0 for r in cons)
+        m["max_mass_drift_per_size_conserving_1000_steps"] = max(
+            (r["mass_drift_per_size"] for r in cons if math.isfinite(r["mass_drift_per_size"])), default=None)
+        m["conserving_rollouts_overflowed"] = sum(not math.isfinite(r["mass_drift_per_size"]) for r in cons)
         m["conserving_rollouts"] = len(cons)
         m["max_shift_error_constrained"] = max(r["shift_equivariance_error"] for r in rows
                                                if r["model"] in CONSTRAINED)
@@ -274,16 +278,15 @@ class Fick(Experiment):
         N = max(config.sizes)
         panels = [(s, nz) for s in config.sources for nz in config.noises]
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-        n = torch.arange(N // 2 + 1, dtype=torch.float64)
-        k = 2 * math.pi * n / LENGTH
+        k = (2 * math.pi * torch.arange(N // 2 + 1, dtype=torch.float64) / LENGTH).numpy()
         for ax, (source, noise) in zip(axes[0], panels):
             ax.plot(k, -config.D * k**2, "k-", lw=2, label="-D k^2 (truth)")
             for model, style in (("isotropic", "C0--"), ("conserving", "C1."), ("free", "C2x"),
                                  ("dense N x N", "C3+")):
                 L = symbols.get((N, source, noise, model))
                 if L is not None:
-                    ax.plot(k[: len(L)], L.real[: len(k)], style, ms=4, label=model)
-            ax.set_ylim(-config.D * k.max() ** 2 * 1.3, 0.5)
+                    ax.plot(k[: len(L)], L.real[: len(k)].numpy(), style, ms=4, label=model)
+            ax.set_ylim(-config.D * float(k.max()) ** 2 * 1.3, 0.5)
             ax.set_title(f"N={N}, {source}, noise {noise:g}, {max(config.pairs)} pairs", fontsize=9)
             ax.set_xlabel("k")
         axes[0][0].set_ylabel("learned generator symbol Re L(k)")
