@@ -261,16 +261,17 @@ def test_size_check_matches_modes(n, m):
 
 
 # ------------------------------------------------------------------ the two transforms are one operator
-@pytest.mark.parametrize("last_axis_fft", [True, False])
+@pytest.mark.parametrize("last_axis_fft,full_axis_fft", [(True, True), (False, False), (True, False), (False, True)])
 @pytest.mark.parametrize("sizes,modes", [((1,), 0), ((7,), 3), ((8,), 4), ((33,), 5), ((9, 8), (3, 4)),
                                          ((6, 7), (3, 2)), ((8, 6), (4, 3)), ((5, 4, 6), (2, 2, 3)),
                                          ((4, 5, 3), (2, 1, 1)), ((32, 32), (8, 8))])
 @pytest.mark.parametrize("symbol", ["free", "real_even"])
-def test_partial_dft_equals_fft_path(monkeypatch, last_axis_fft, sizes, modes, symbol):
+def test_partial_dft_equals_fft_path(monkeypatch, last_axis_fft, full_axis_fft, sizes, modes, symbol):
     """The matrix-product transform (retained modes only) and rfftn/irfftn: same values and gradients."""
     import equigen.nn.spectral as spectral
 
     monkeypatch.setattr(spectral, "_LAST_AXIS_FFT", last_axis_fft)
+    monkeypatch.setattr(spectral, "_FULL_AXIS_FFT", full_axis_fft)
     nd = len(sizes)
     a = SpectralConv(2, 3, modes, symbol=symbol, ndim=nd, generator=gen(20), dtype=F64, transform="fft")
     b = SpectralConv(2, 3, modes, symbol=symbol, ndim=nd, dtype=F64, transform="dft")

@@ -181,6 +181,7 @@ def _mix(Xs, re, im):
 
 _DFT_CACHE: dict = {}
 _LAST_AXIS_FFT: bool | None = None  # None: decide per grid; tests and benchmarks may force it
+_FULL_AXIS_FFT: bool | None = None  # same, for the full-FFT axes
 
 
 def _dft_matrices(sizes, modes, dtype, device):
@@ -249,8 +250,14 @@ def _dft_apply(x, re, im, modes, sizes):
     else:
         X = torch.view_as_complex((x.reshape(-1, sizes[-1]) @ fwd_last).reshape(-1, kd, 2))  # (rest, K_d)
     X = X.T.contiguous()  # (K_d, rest)
+    fft_full = [_FULL_AXIS_FFT if _FULL_AXIS_FFT is not None else 2 * m + 1 > 4 * math.log2(max(n, 2))
+                for n, m in zip(sizes[:-1], modes[:-1])]
     for i in range(nd - 2, -1, -1):
-        X = torch.mm(fwd_full[i], X.reshape(-1, sizes[i]).T)  # (K_i, done * rest')
+        if fft_full[i]:  # FFT of the whole axis, keep the centred frequencies (+-m share the Nyquist bin)
+            idx = torch.arange(-modes[i], modes[i] + 1, device=x.device) % sizes[i]
+            X = torch.fft.fft(X.reshape(-1, sizes[i]), dim=-1).index_select(1, idx).T.contiguous()
+        else:
+            X = torch.mm(fwd_full[i], X.reshape(-1, sizes[i]).T)  # (K_i, done * rest')
     M = X.numel() // (batch * cin)
     # per-mode channel mixing in real arithmetic, weights used in place (symbols store them mode-major)
     X = torch.view_as_real(X.reshape(M, batch, cin)).permute(0, 3, 1, 2).reshape(M, 2 * batch, cin)  # [re; im]
@@ -264,7 +271,18 @@ def _dft_apply(x, re, im, modes, sizes):
         Y = torch.complex(P[:, :batch] - Q[:, batch:], Q[:, :batch] + P[:, batch:])  # (M, B, O)
     # inverse: the full axes from the outermost in, then the last axis (complex -> real)
     for i in range(nd - 1):
-        Y = torch.mm(Y.reshape(inv_full[i].shape[0], -1).T, inv_full[i])  # (rest, N_i)
+        k_i = 2 * modes[i] + 1
+        if fft_full[i]:
+            idx = torch.arange(-modes[i], modes[i] + 1, device=x.device) % sizes[i]
+            Yt = Y.reshape(k_i, -1).T
+            if sizes[i] == 2 * modes[i] and modes[i] > 0:  # +-m return half each to the Nyquist bin
+                share = torch.ones(k_i, dtype=x.dtype, device=x.device)
+                share[0] = share[-1] = 0.5
+                Yt = Yt * share
+            Z = torch.zeros(Yt.shape[0], sizes[i], dtype=Y.dtype, device=Y.device).index_add(1, idx, Yt)
+            Y = torch.fft.ifft(Z, dim=-1)
+        else:
+            Y = torch.mm(Y.reshape(k_i, -1).T, inv_full[i])  # (rest, N_i)
     if fft_last:
         Y = torch.nn.functional.pad(Y.reshape(kd, -1).T, (0, sizes[-1] // 2 + 1 - kd))
         return torch.fft.irfft(Y, n=sizes[-1], dim=-1).reshape(batch, cout, *sizes)
