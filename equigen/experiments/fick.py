@@ -307,9 +307,10 @@ class Fick(Experiment):
             for i, model in enumerate(models):
                 pts = sorted((r["pairs"], r["rollout_rel_error"]) for r in rows if r["N"] == N and r["noise"] == noise
                              and r["source"] == "exact" and r["model"] == model)
-                if pts:
-                    ax.loglog([p for p, _ in pts], [max(e, 1e-17) for _, e in pts], "o-", color=f"C{i}", ms=3,
-                              label=model)
+                if pts:  # blown-up rollouts (inf/nan or > 1e3) are drawn at the top edge
+                    ys = [min(max(e, 1e-17), 1e3) if e == e else 1e3 for _, e in pts]
+                    ax.loglog([p for p, _ in pts], ys, "o-", color=f"C{i}", ms=3, label=model)
+            ax.set_ylim(top=2e3)
             ax.axvline(N, color="gray", ls=":", lw=1)
             ax.set_title(f"N={N}, exact data, noise {noise:g}", fontsize=9)
             ax.set_xlabel("training pairs")
