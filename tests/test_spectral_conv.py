@@ -304,3 +304,14 @@ def test_weights_are_stored_mode_major():
     assert s.weight_real.permute(2, 3, 1, 0).is_contiguous()
     with pytest.raises(ValueError, match="transform"):
         SpectralConv(3, 4, (4, 4), transform="fast")
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 9])
+def test_truncated_rfft_has_the_right_first_and_second_derivatives(n):
+    from equigen.nn.spectral import _RfftHead
+
+    for k in range(1, n // 2 + 2):
+        x = torch.randn(3, n, generator=gen(n + k), dtype=F64, requires_grad=True)
+        torch.testing.assert_close(_RfftHead.apply(x, k), torch.fft.rfft(x)[:, :k], rtol=0, atol=0)
+        assert torch.autograd.gradcheck(lambda x, k=k: torch.view_as_real(_RfftHead.apply(x, k)), (x,))
+        assert torch.autograd.gradgradcheck(lambda x, k=k: torch.view_as_real(_RfftHead.apply(x, k)), (x,))

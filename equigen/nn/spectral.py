@@ -230,6 +230,32 @@ def _dft_matrices(sizes, modes, dtype, device):
     return out
 
 
+class _RfftHead(torch.autograd.Function):
+    """``rfft(x)[..., :k]`` along the last axis, with a backward as cheap as the forward.
+
+    PyTorch differentiates ``rfft`` with a complex FFT of the zero-padded full spectrum; the
+    adjoint is ``dx_j = sum_k Re(g_k e^{2 pi i k j / N})``, i.e. ``N * irfft`` of ``g`` with the
+    interior bins halved (the zero and Nyquist bins once): one real inverse FFT.
+    """
+
+    @staticmethod
+    def forward(x, k):
+        return torch.fft.rfft(x, dim=-1)[..., :k]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.n = inputs[0].shape[-1]
+
+    @staticmethod
+    def backward(ctx, g):
+        n = ctx.n
+        w = torch.full((g.shape[-1],), 0.5 * n, dtype=g.real.dtype, device=g.device)
+        w[0] = n
+        if g.shape[-1] == n // 2 + 1 and n % 2 == 0:
+            w[-1] = n
+        return torch.fft.irfft(g * w, n=n, dim=-1), None  # irfft zero-pads to n // 2 + 1 bins itself
+
+
 def _dft_apply(x, re, im, modes, sizes):
     """The spectral convolution by matrix products over the retained modes only.
 
@@ -246,7 +272,7 @@ def _dft_apply(x, re, im, modes, sizes):
     # forward: last axis (real -> complex), then the full axes from the innermost out
     fft_last = _LAST_AXIS_FFT if _LAST_AXIS_FFT is not None else kd > 2 * math.log2(max(sizes[-1], 2))
     if fft_last:  # the real FFT beats the matrix product when many last-axis modes are kept
-        X = torch.fft.rfft(x.reshape(-1, sizes[-1]), dim=-1)[:, :kd]
+        X = _RfftHead.apply(x.reshape(-1, sizes[-1]), kd)
     else:
         X = torch.view_as_complex((x.reshape(-1, sizes[-1]) @ fwd_last).reshape(-1, kd, 2))  # (rest, K_d)
     X = X.T.contiguous()  # (K_d, rest)
@@ -284,8 +310,7 @@ def _dft_apply(x, re, im, modes, sizes):
         else:
             Y = torch.mm(Y.reshape(k_i, -1).T, inv_full[i])  # (rest, N_i)
     if fft_last:
-        Y = torch.nn.functional.pad(Y.reshape(kd, -1).T, (0, sizes[-1] // 2 + 1 - kd))
-        return torch.fft.irfft(Y, n=sizes[-1], dim=-1).reshape(batch, cout, *sizes)
+        return torch.fft.irfft(Y.reshape(kd, -1).T, n=sizes[-1], dim=-1).reshape(batch, cout, *sizes)
     Y = torch.view_as_real(Y.reshape(kd, -1)).permute(0, 2, 1).reshape(2 * kd, -1)  # (K_d re/im, rest)
     return torch.mm(Y.T, inv_last).reshape(batch, cout, *sizes)
 
