@@ -257,12 +257,13 @@ class _RfftHead(torch.autograd.Function):
 
 
 def _dft_apply(x, re, im, modes, sizes):
-    """The spectral convolution by matrix products over the retained modes only.
+    """The spectral convolution computing the retained modes only.
 
-    Every transform step is one large GEMM that contracts the trailing spatial axis and puts the
-    new mode axis first (no batched small products, no zero-padding); two copies of mode-sized
-    data move the complex parts where the next GEMM wants them. Layouts: ``x (B, C, *N)`` ->
-    ``(K_1..K_d, B, C)`` complex -> mixing ``(K.., B, O)`` -> ``(B, O, *N)``.
+    Each axis step contracts the trailing spatial axis and puts the new mode axis first, either
+    as one large GEMM with a partial-DFT matrix or as an FFT of that axis plus a selection of the
+    retained frequencies (per axis, by a flop rule; ``_LAST_AXIS_FFT`` / ``_FULL_AXIS_FFT`` force
+    a choice). Layouts: ``x (B, C, *N)`` -> ``(K_1..K_d, B, C)`` complex -> mixing
+    ``(K.., B, O)`` -> ``(B, O, *N)``.
     """
     fwd_last, inv_last, fwd_full, inv_full = _dft_matrices(sizes, modes, x.dtype, x.device)
     nd = len(modes)
