@@ -3,10 +3,13 @@
 Importing this package registers every experiment module listed below.
 """
 
-import equigen.experiments.sequences  # noqa: F401  (registers)
-from equigen.experiments import symmetry_kit  # noqa: F401  (registers)
+from equigen.experiments import (  # noqa: F401  (each import registers its experiment)
+    fick,
+    lorenz,
+    sequences,
+    symmetry_kit,
+)
 from equigen.experiments.base import Experiment, ExperimentConfig, Result
 from equigen.experiments.registry import experiments, get, names, register
 
 __all__ = ["Experiment", "ExperimentConfig", "Result", "register", "get", "names", "experiments"]
-from equigen.experiments import lorenz  # noqa: F401,E402  (registers)
