@@ -37,7 +37,7 @@ from equigen.groups import Element, GridPart, Group
 from equigen.nn.symbols import normalize_modes
 from equigen.symmetry import Symmetry
 
-__all__ = ["dst1", "idst1", "dst1n", "idst1n", "SineConv", "BoxReflections", "pad_boundary", "interior"]
+__all__ = ["dst1", "idst1", "dst1n", "idst1n", "sine_matrix", "SineConv", "BoxReflections", "pad_boundary", "interior"]
 
 
 def dst1(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -84,6 +84,21 @@ def interior(x: torch.Tensor, ndim: int) -> torch.Tensor:
 def pad_boundary(x: torch.Tensor, ndim: int) -> torch.Tensor:
     """Interior values ``(..., *n)`` -> node-grid field ``(..., *(n + 2))`` with exact zeros on the boundary."""
     return torch.nn.functional.pad(x, (1, 1) * ndim)
+
+
+def sine_matrix(n: int, m: int, *, dtype=None, device=None) -> torch.Tensor:
+    """``S[j, k] = sin(pi (j + 1) (k + 1) / (n + 1))``, ``(n, m)``: first ``m`` sine modes on ``n`` interior nodes."""
+    j = torch.arange(1, n + 1, dtype=torch.float64)
+    k = torch.arange(1, m + 1, dtype=torch.float64)
+    return torch.sin(math.pi * j[:, None] * k[None, :] / (n + 1)).to(dtype=dtype, device=device)
+
+
+def _axis_matmul(x: torch.Tensor, axis: int, M: torch.Tensor) -> torch.Tensor:
+    """Contract axis ``axis`` of ``x`` with the rows of ``M`` (one 2-D matmul)."""
+    y = x.movedim(axis, -1)
+    shape = y.shape
+    y = (y.reshape(-1, shape[-1]) @ M).reshape(*shape[:-1], M.shape[1])
+    return y.movedim(-1, axis)
 
 
 class BoxReflections(Group):
@@ -174,22 +189,20 @@ class SineConv(torch.nn.Module):
         nd = self.ndim
         inner = interior(x, nd)
         sizes = inner.shape[2:]
-        # coefficients of sin(pi k x / L): a_k = (2 / (n + 1))^d * DST-I
-        X = dst1n(inner, nd)
-        idx = (Ellipsis,) + tuple(slice(0, m) for m in self.modes)
-        X = X[idx]
+        # coefficients a_k = (2 / (n + 1)) sum_j x_j sin(pi k j / (n + 1)) of the kept modes, one axis at a time
+        # (dense sine matrices: cheaper than FFTs of the odd extension for the few modes kept)
+        mats = [sine_matrix(n, m, dtype=x.dtype, device=x.device) for n, m in zip(sizes, self.modes)]
+        X = inner
+        for i, (S, n) in enumerate(zip(mats, sizes)):
+            X = _axis_matmul(X, 2 + i, S * (2.0 / (n + 1)))
         b = X.shape[0]
         P = math.prod(self.modes)
         Y = torch.bmm(X.reshape(b, self.in_channels, P).permute(2, 0, 1),
                       self.weight.reshape(self.out_channels, self.in_channels, P).permute(2, 1, 0))
         Y = Y.permute(1, 2, 0).reshape(b, self.out_channels, *self.modes)
-        pad = []
-        for n, m in zip(reversed(sizes), reversed(self.modes)):
-            pad += [0, n - m]
-        Y = torch.nn.functional.pad(Y, pad)
-        scale = math.prod(2.0 / (n + 1) for n in sizes)
-        # forward coefficients need 2/(n+1) per axis, synthesis is the plain DST-I: one factor overall
-        return pad_boundary(dst1n(Y, nd) * scale, nd)
+        for i, S in enumerate(mats):
+            Y = _axis_matmul(Y, 2 + i, S.T)
+        return pad_boundary(Y, nd)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, modes={self.modes}"
