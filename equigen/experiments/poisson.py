@@ -7,7 +7,7 @@ exact pairs (:mod:`equigen.data.poisson`, Gaussian random fields and blobs):
   blocks (``SpectralConv``), no constraint: the gauge (periodic mean) and the boundary values
   (Dirichlet) are learned softly;
 * ``diffusion-hard``: the chain lives in a constraint subspace (``Diffusion(project=...)``):
-  periodic -- zero mean and Fourier band limit ``|n_i| <= modes``; Dirichlet -- sine modes
+  periodic -- zero mean and Fourier band limit ``|n_i| <= band_modes``; Dirichlet -- sine modes
   ``k_i <= sine_modes`` with a denoiser built from ``SineConv`` blocks: boundary values
   identically 0. Its "+jacobi" rows add ``jacobi_sweeps`` (capped) damped Jacobi sweeps on the
   sample, reported separately from the raw sample;
@@ -56,6 +56,7 @@ class PoissonConfig(ExperimentConfig):
     width: int = 32
     modes: int = 8
     sine_modes: int = 16
+    band_modes: int = 12
     depth: int = 4
     time_dim: int = 32
     num_steps: int = 1000
@@ -105,11 +106,35 @@ class PoissonDiffusion(Experiment):
                    "boundary in the sine basis), DDPM vs DDIM, regressor baseline; error, residual, spread")
     Config = PoissonConfig
 
+    @staticmethod
+    def _validate(cfg):
+        for item in cfg.problems:
+            if (not isinstance(item, (list, tuple)) or len(item) != 2 or item[0] not in ("periodic", "dirichlet")
+                    or not isinstance(item[1], int) or item[1] < 8):
+                raise ValueError(f"problems entry {item!r} must be [boundary, size] with boundary 'periodic' or "
+                                 "'dirichlet' and an int size >= 8")
+        for name in ("n_train", "n_test", "samples", "steps", "batch_size", "width", "modes", "sine_modes",
+                     "band_modes", "depth", "num_steps", "threads"):
+            v = getattr(cfg, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} must be a positive int")
+        for s in [cfg.ddpm_steps, *cfg.ddim_steps]:
+            if not 1 <= s <= cfg.num_steps:
+                raise ValueError(f"sampler steps {s} must lie in 1..num_steps={cfg.num_steps}")
+        unknown = set(cfg.variants) - {"diffusion-soft", "diffusion-hard", "regressor"}
+        if unknown:
+            raise ValueError(f"variants {sorted(unknown)} unknown; use diffusion-soft, diffusion-hard, regressor")
+
     def execute(self, config, *, seed, out_dir, result):
+        self._validate(config)
+        threads = torch.get_num_threads()
         torch.set_num_threads(config.threads)
         rows, calib = [], {}
-        for boundary, size in config.problems:
-            self._problem(config, boundary, int(size), seed, out_dir, result, rows, calib)
+        try:
+            for boundary, size in config.problems:
+                self._problem(config, boundary, int(size), seed, out_dir, result, rows, calib)
+        finally:
+            torch.set_num_threads(threads)
         result.tables["error table (variant x sampler x steps)"] = rows
         result.notes.append(
             f"threads={config.threads}, optimizer steps={config.steps} at batch {config.batch_size} per model; "
@@ -126,7 +151,7 @@ class PoissonDiffusion(Experiment):
         modes = min(cfg.modes, size // 2)
         sine_modes = min(cfg.sine_modes, size - 2)
         projections = {
-            "periodic": FourierBandLimit(modes, zero_mean=True),
+            "periodic": FourierBandLimit(min(cfg.band_modes, size // 2), zero_mean=True),
             "dirichlet": SineBandLimit(sine_modes),
         }
         proj = projections[boundary]
