@@ -61,7 +61,8 @@ class PoissonConfig(ExperimentConfig):
     time_dim: int = 32
     num_steps: int = 1000
     schedule: str = "cosine"
-    objective: str = "eps"
+    objective: str = "v"
+    clip_x0: float | None = None
     ddpm_steps: int = 1000
     ddim_steps: list = field(default_factory=lambda: [20, 50, 100])
     jacobi_sweeps: int = 5
@@ -175,7 +176,8 @@ class PoissonDiffusion(Experiment):
                 diffusion = None
             else:
                 diffusion = Diffusion(cfg.schedule, num_steps=cfg.num_steps, objective=cfg.objective,
-                                      project=proj if variant == "diffusion-hard" else None)
+                                      project=proj if variant == "diffusion-hard" else None,
+                                      clip_x0=cfg.clip_x0)
                 model = net
 
                 def loss_fn(m, batch, generator, diffusion=diffusion):

@@ -154,13 +154,22 @@ class Diffusion:
         objective: ``"eps"`` (default), ``"v"`` or ``"x0"`` (module doc).
         project: optional linear orthogonal projection ``x -> P x`` onto a constraint subspace
             (module doc), e.g. ``lambda x: x - x.mean(dim=(-2, -1), keepdim=True)``.
+        clip_x0: optional bound ``c``: predictions of ``x_0`` are clamped elementwise to ``[-c, c]``
+            in the samplers (before ``project``). With ``objective="eps"`` the first steps divide
+            by ``sqrt(abar_T)`` (about 1e-4 for the cosine schedule), amplifying the denoiser's
+            error; clipping (or ``objective="v"``) keeps them bounded. Elementwise clamping commutes
+            with shifts, reflections and permutations, not with rotations of vectors.
 
     Methods: :meth:`q_sample` (noising), :meth:`training_loss`, :meth:`predict` (``x0`` and
     ``eps`` from a denoiser output), :meth:`sample_ddpm` (ancestral), :meth:`sample_ddim`.
     """
 
     def __init__(self, schedule="cosine", *, num_steps: int = 1000, objective: str = "eps",
-                 project: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 project: Callable[[torch.Tensor], torch.Tensor] | None = None, clip_x0: float | None = None):
+        if clip_x0 is not None and not (isinstance(clip_x0, (int, float)) and not isinstance(clip_x0, bool)
+                                        and clip_x0 > 0):
+            raise ValueError(f"clip_x0={clip_x0!r} must be a positive number or None")
+        self.clip_x0 = None if clip_x0 is None else float(clip_x0)
         self.schedule = NoiseSchedule.make(schedule, num_steps)
         if objective not in OBJECTIVES:
             raise ValueError(f"objective={objective!r} must be one of {OBJECTIVES}")
@@ -229,8 +238,8 @@ class Diffusion:
         ab = self._ab(t)
         return self._bcast(ab.sqrt(), x0, batch) * noise - self._bcast((1 - ab).sqrt(), x0, batch) * x0
 
-    def predict(self, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, *, batch=None):
-        """``(x0_hat, eps_hat)`` from a denoiser output; ``x0_hat`` is projected (``project``)."""
+    def predict(self, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, *, batch=None, clip: bool = False):
+        """``(x0_hat, eps_hat)`` from a denoiser output; ``x0_hat`` clipped (``clip`` and ``clip_x0``), projected."""
         ab = self._ab(t)
         sa, s1 = self._bcast(ab.sqrt(), x_t, batch), self._bcast((1 - ab).sqrt(), x_t, batch)
         if self.objective == "eps":
@@ -239,6 +248,8 @@ class Diffusion:
             x0 = sa * x_t - s1 * out
         else:
             x0 = out
+        if clip and self.clip_x0 is not None:
+            x0 = x0.clamp(-self.clip_x0, self.clip_x0)
         x0 = self._proj(x0)
         eps = (x_t - sa * x0) / s1
         return x0, eps
@@ -301,7 +312,7 @@ class Diffusion:
             out = denoiser(x, tt, cond)
             if out.shape != x.shape:
                 raise ValueError(f"the denoiser returned shape {tuple(out.shape)} for x_t of shape {tuple(x.shape)}")
-            x0, eps = self.predict(out, x, tt, batch=batch)
+            x0, eps = self.predict(out, x, tt, batch=batch, clip=True)
             z = None
             if t_prev >= 0:
                 z = noises(i)
