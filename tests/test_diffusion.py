@@ -223,3 +223,16 @@ def test_sampler_bad_input():
         d.q_sample(torch.zeros(2, 3), 0, torch.zeros(2, 3), batch=torch.tensor([0.0, 1.0]))
     with pytest.raises(TypeError, match="project"):
         Diffusion(project=3)
+
+
+def test_clip_x0_bounds_the_prediction():
+    def den(x, t, cond):
+        return 100 * x  # a bad eps-predictor: x0 = (x - s1 * 100 x) / sa explodes at large t
+    g = torch.Generator().manual_seed(0)
+    raw = Diffusion("cosine", num_steps=100).sample_ddim(den, (4, 8), steps=10, generator=g)
+    clipped = Diffusion("cosine", num_steps=100, clip_x0=2.0).sample_ddim(den, (4, 8), steps=10,
+                                                                          generator=torch.Generator().manual_seed(0))
+    assert float(raw.abs().max()) > 10
+    assert float(clipped.abs().max()) <= 2.0
+    with pytest.raises(ValueError, match="clip_x0"):
+        Diffusion(clip_x0=-1.0)

@@ -196,6 +196,7 @@ class PoissonDiffusion(Experiment):
                 rows.append(self._metrics_row(key, variant, "direct", 1, pred[:, None], phi_te, rho_te, boundary,
                                               dt, train_s, cfg.steps))
                 samples_fig[variant] = pred
+                self._write_partial(out_dir, rows, result)
                 continue
             samplers = [("ddpm", cfg.ddpm_steps)] + [("ddim", s) for s in cfg.ddim_steps]
             for sampler, steps in samplers:
@@ -214,9 +215,20 @@ class PoissonDiffusion(Experiment):
                     rows[-1].pop("_spread"), rows[-1].pop("_err")
                 if sampler == "ddim" and steps == cfg.ddim_steps[0]:
                     samples_fig[f"{variant} ddim-{steps}"] = out[:, 0]
+                self._write_partial(out_dir, rows, result)
         for r in rows:
             r.pop("_spread", None), r.pop("_err", None)
         result.figures.append(self._fields_figure(key, boundary, rho_te, phi_te, samples_fig, out_dir))
+
+    @staticmethod
+    def _write_partial(out_dir, rows, result):
+        """Rows so far, to ``out_dir/poisson-partial.json`` (long runs can be followed and survive a kill)."""
+        import json
+        from pathlib import Path
+
+        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+        Path(out_dir, "poisson-partial.json").write_text(json.dumps({"rows": clean, "timings": result.timings},
+                                                                    indent=1))
 
     def _train(self, cfg, model, loss_fn, data, seed):
         from equigen.train import Trainer
