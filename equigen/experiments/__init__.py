@@ -6,6 +6,7 @@ Importing this package registers every experiment module listed below.
 from equigen.experiments import (  # noqa: F401  (each import registers its experiment)
     fick,
     lorenz,
+    poisson,
     sequences,
     symmetry_kit,
 )

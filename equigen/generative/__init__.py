@@ -1,6 +1,7 @@
 """Generative models assembled from equigen's layers, sharing ``fit(data, ...)`` / ``sample(n, *, generator=None)``.
 
-See :mod:`equigen.generative.base` for the interface.
+See :mod:`equigen.generative.base` for the interface and :mod:`equigen.generative.diffusion` for the
+diffusion core (schedules, objectives, DDPM/DDIM samplers).
 """
 
 from equigen.generative.base import GenerativeModel  # noqa: F401
