@@ -1,0 +1,13 @@
+"""Layers with a symmetry built in, and their unconstrained twins.
+
+* :class:`EGNN`, :class:`EGNNLayer`: E(n)-equivariant message passing in any dimension.
+* :class:`TensorProductConv`, :class:`TensorProductNet`: e3nn tensor-product convolutions
+  (E(3) by default, SE(3)-only with ``chiral=True``).
+* Readouts: :class:`EnergyReadout`, :class:`VectorReadout`, :func:`conservative_forces`,
+  :class:`ForceField`.
+* Unconstrained baselines: :class:`FlatMLP`, :class:`RawMessagePassing`.
+"""
+
+from equigen.nn.egnn import EGNN, EGNNLayer
+
+__all__ = ["EGNN", "EGNNLayer"]
