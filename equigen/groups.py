@@ -166,7 +166,7 @@ class EuclideanPart:
                 raise ValueError(
                     f"tensor of kind {kind} must end in irreps.dim={kind.dim}, got {tuple(x.shape)}"
                 )
-            d = kind.D_from_matrix(self.rotation)
+            d = _wigner_d(kind, self.rotation)
             return self._rotate(x, d, ctx)
         if x.shape[-1] != self.dim:
             raise ValueError(
@@ -200,6 +200,20 @@ class EuclideanPart:
         if self.scale != 1.0:
             words.append(f"scale {self.scale:.4g}")
         return " then ".join(words) if words else "identity"
+
+
+def _wigner_d(irreps, rotation: torch.Tensor) -> torch.Tensor:
+    """``irreps.D_from_matrix(rotation)`` in float64 precision.
+
+    e3nn builds its so(3) generators in the *default* dtype, so under a float32 default the
+    Wigner matrices are only float32-accurate (~3e-7) even for a float64 rotation.
+    """
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return irreps.D_from_matrix(rotation.to(torch.float64))
+    finally:
+        torch.set_default_dtype(old)
 
 
 def describe_rotation(r: torch.Tensor) -> str:

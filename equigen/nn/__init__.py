@@ -9,5 +9,6 @@
 """
 
 from equigen.nn.egnn import EGNN, EGNNLayer
+from equigen.nn.tensor_product import TensorProductConv, TensorProductNet
 
-__all__ = ["EGNN", "EGNNLayer"]
+__all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet"]
