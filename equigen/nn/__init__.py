@@ -9,6 +9,8 @@
 """
 
 from equigen.nn.egnn import EGNN, EGNNLayer
+from equigen.nn.readout import EnergyModel, EnergyReadout, ForceField, VectorReadout, conservative_forces
 from equigen.nn.tensor_product import TensorProductConv, TensorProductNet
 
-__all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet"]
+__all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet", "EnergyReadout", "VectorReadout",
+           "EnergyModel", "ForceField", "conservative_forces"]

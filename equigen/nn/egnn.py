@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from equigen.geometry import edge_vectors
+from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
 from equigen.symmetry import Symmetry
@@ -170,6 +170,8 @@ class EGNN(nn.Module):
     ``forward(h, pos, edge_index, *, shifts=None, edge_attr=None, vel=None) -> (h_out, pos_out)``
     (plus ``vel_out`` with ``vel``); ``h`` may also be a PyG ``Data``/``Batch`` carrying
     ``x``, ``pos``, ``edge_index`` (and optionally ``shifts``, ``edge_attr``, ``vel``).
+    With ``num_radial > 0`` every layer also sees a Bessel basis (smooth ``cutoff``) of the
+    input distances as invariant edge attributes.
     Shapes as in :class:`EGNNLayer`, ``h_out (N, out_features)``; positions in any dimension n.
 
     Symmetry: E(n) x permutations (h invariant, pos/vel equivariant).
@@ -183,7 +185,7 @@ class EGNN(nn.Module):
     symmetry = EGNNLayer.symmetry
 
     def __init__(self, in_features: int, hidden_features: int, out_features: int, num_layers: int = 4, *,
-                 edge_features: int = 0, update_pos: bool = True, coords_range: float = 1.0,
+                 edge_features: int = 0, num_radial: int = 0, cutoff: float | None = None, update_pos: bool = True, coords_range: float = 1.0,
                  norm_constant: float = 1.0, message_norm: float = 1.0, act=nn.SiLU, dtype=None, device=None):
         super().__init__()
         in_features = _positive_int(in_features, "in_features")
@@ -191,6 +193,14 @@ class EGNN(nn.Module):
         out_features = _positive_int(out_features, "out_features")
         num_layers = _positive_int(num_layers, "num_layers")
         self.in_features, self.hidden_features, self.out_features = in_features, hidden_features, out_features
+        if isinstance(num_radial, bool) or not isinstance(num_radial, int) or num_radial < 0:
+            raise ValueError(f"num_radial={num_radial!r} must be a non-negative integer")
+        if num_radial and cutoff is None:
+            raise ValueError("num_radial > 0 needs a cutoff (the radius of the Bessel basis' smooth envelope)")
+        if cutoff is not None:
+            _check_cutoff(cutoff)
+        self.num_radial, self.cutoff, self.user_edge_features = num_radial, cutoff, edge_features
+        edge_features = edge_features + num_radial
         kw = {"dtype": dtype, "device": device}
         self.embed = nn.Linear(in_features, hidden_features, **kw)
         self.layers = nn.ModuleList([
@@ -204,6 +214,11 @@ class EGNN(nn.Module):
         h, pos, edge_index, shifts, edge_attr, vel = _unpack_data(h, pos, edge_index, shifts, edge_attr, vel)
         pos = check_pos(pos)
         h = check_nodes(h, pos.shape[0], self.in_features, "h")
+        if self.num_radial:
+            edge_index = check_edge_index(edge_index, pos.shape[0])
+            r = safe_norm(edge_vectors(pos, edge_index, check_shifts(shifts, edge_index.shape[1], pos.shape[1], pos)))
+            rbf = bessel_basis(r, self.cutoff, self.num_radial)
+            edge_attr = rbf if edge_attr is None else torch.cat([edge_attr, rbf], dim=-1)
         h = self.embed(h)
         for layer in self.layers:
             out = layer(h, pos, edge_index, shifts=shifts, edge_attr=edge_attr, vel=vel)
