@@ -144,7 +144,7 @@ class EGNNLayer(nn.Module):
             h_new = h + h_new
         if not self.update_pos:
             return (h_new, pos) if vel is None else (h_new, pos, vel)
-        unit = diff / (torch.sqrt(d2) + self.norm_constant)
+        unit = diff / (safe_norm(diff, keepdim=True) + self.norm_constant)
         step = unit * (self.coords_range * torch.tanh(self.phi_x(m)))
         degree = scatter_sum(torch.ones_like(d2), dst, n_nodes).clamp(min=1)
         dx = scatter_sum(step, dst, n_nodes) / degree
