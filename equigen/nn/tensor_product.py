@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import torch
 from e3nn import nn as enn
@@ -90,6 +91,8 @@ class TensorProductConv(nn.Module):
         num_neighbors: typical neighbour count; messages are summed and divided by its sqrt.
         gate: gated nonlinearity on the output (else a linear output).
         chiral: SE(3)-only (keep parity-violating paths); default False = E(3).
+        warn_unreachable: warn when some of ``irreps_out`` can be reached neither by a path
+            nor by the self-connection (those channels are always 0); if none can, ValueError.
 
     Shapes: ``x (N, irreps_in.dim)``, ``pos (N, 3)``, ``edge_index (2, E)`` long,
     ``shifts (E, 3)`` for periodic boxes. Returns ``(N, irreps_out.dim)``.
@@ -109,16 +112,16 @@ class TensorProductConv(nn.Module):
 
     def __init__(self, irreps_in, irreps_out, irreps_sh="0e+1o+2e", *, cutoff: float = 5.0, num_radial: int = 8,
                  radial_hidden: int = 32, num_neighbors: float = 16.0, gate: bool = True, chiral: bool = False,
-                 dtype=None, device=None):
+                 warn_unreachable: bool = True, dtype=None, device=None):
         super().__init__()
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         with _default_dtype(torch.float64):  # e3nn's Clebsch-Gordan buffers: build exact, then cast
             self._build(irreps_in, irreps_out, irreps_sh, cutoff, num_radial, radial_hidden, num_neighbors, gate,
-                        chiral)
+                        chiral, warn_unreachable)
         self.to(dtype=dtype, device=device)
 
     def _build(self, irreps_in, irreps_out, irreps_sh, cutoff, num_radial, radial_hidden, num_neighbors, gate,
-               chiral):
+               chiral, warn_unreachable):
         self.irreps_in = _irreps(irreps_in, "irreps_in")
         self.irreps_out = _irreps(irreps_out, "irreps_out")
         self.irreps_sh = _irreps(irreps_sh, "irreps_sh")
@@ -151,10 +154,15 @@ class TensorProductConv(nn.Module):
                         instructions.append((i1, i2, len(mid), "uvu", True))
                         mid.append((mul, ir_out))
                         mid_relabelled.append((mul, (ir_out.l, parity_of_l[ir_out.l]) if self.chiral else ir_out))
-        if not mid:
+        reachable = {ir for _, ir in mid_relabelled} | {ir for _, ir in self.irreps_in}
+        unreachable = [str(ir) for _, ir in self.irreps_out if ir not in reachable]
+        if not mid or len(unreachable) == len(self.irreps_out):
             raise ValueError(f"no tensor-product path leads from irreps_in={self.irreps_in} with irreps_sh="
-                             f"{self.irreps_sh} to irreps_out={self.irreps_out}; add the missing degrees to "
-                             "irreps_sh or irreps_in")
+                             f"{self.irreps_sh} to irreps_out={self.irreps_out}; the output would always be 0: "
+                             "add the missing degrees/parities to irreps_sh or irreps_in")
+        if unreachable and warn_unreachable:
+            warnings.warn(f"irreps_out={self.irreps_out}: {', '.join(unreachable)} cannot be reached from irreps_in="
+                          f"{self.irreps_in} with irreps_sh={self.irreps_sh} and will always be 0", stacklevel=3)
         self.irreps_mid = o3.Irreps(mid)
         self.tp = o3.TensorProduct(self.irreps_in, self.irreps_sh, self.irreps_mid, instructions,
                                    shared_weights=False, internal_weights=False)
@@ -221,9 +229,12 @@ class TensorProductNet(nn.Module):
             raise ValueError(f"num_layers={num_layers!r} must be a positive integer")
         self.irreps_in, self.irreps_out = _irreps(irreps_in, "irreps_in"), _irreps(irreps_out, "irreps_out")
         irreps_hidden = _irreps(irreps_hidden, "irreps_hidden")
+        # hidden layers may leave some irreps at 0 (e.g. no 1e from scalars in layer 1): warn only at the end
+        warn = conv_kwargs.pop("warn_unreachable", True)
         dims = [self.irreps_in] + [irreps_hidden] * (num_layers - 1) + [self.irreps_out]
         self.layers = nn.ModuleList([
-            TensorProductConv(a, b, gate=(i < num_layers - 1) or gate_last, **conv_kwargs)
+            TensorProductConv(a, b, gate=(i < num_layers - 1) or gate_last,
+                              warn_unreachable=warn and i == num_layers - 1, **conv_kwargs)
             for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))])
         self.symmetry = Symmetry(self.layers[0].symmetry.group, (self.irreps_in, "positions", "edge_index"),
                                  (self.irreps_out,))

@@ -30,3 +30,9 @@ def reinit(module, seed=0, scale=1.0):
             fan_in = p.shape[-1] if p.dim() > 1 else max(p.numel(), 1)
             p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale / fan_in**0.5)
     return module
+
+
+def rotations_of(group):
+    """'none' / 'proper' / 'improper' of the Euclidean factor of a (product) group."""
+    factors = getattr(group, "factors", (group,))
+    return next(f.rotations for f in factors if hasattr(f, "rotations"))

@@ -2,14 +2,13 @@ import math
 
 import pytest
 import torch
+from graph_helpers_issue4 import batched, complete_graph, reinit
 
 from equigen.geometry import radius_graph
-from equigen.groups import E, E3, Permutations, SE3, Translations
+from equigen.groups import E3, SE3, E, Permutations, Translations
 from equigen.nn import EGNN, EGNNLayer
 from equigen.testing import assert_equivariant, check_equivariant
 from equigen.testing.strategies import graphs
-
-from graph_helpers_issue4 import batched, complete_graph, reinit
 
 KINDS_IN = ("nodes", "positions", "edge_index")
 KINDS_OUT = ("nodes", "positions")
