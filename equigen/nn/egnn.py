@@ -185,8 +185,9 @@ class EGNN(nn.Module):
     symmetry = EGNNLayer.symmetry
 
     def __init__(self, in_features: int, hidden_features: int, out_features: int, num_layers: int = 4, *,
-                 edge_features: int = 0, num_radial: int = 0, cutoff: float | None = None, update_pos: bool = True, coords_range: float = 1.0,
-                 norm_constant: float = 1.0, message_norm: float = 1.0, act=nn.SiLU, dtype=None, device=None):
+                 edge_features: int = 0, num_radial: int = 0, cutoff: float | None = None, update_pos: bool = True,
+                 coords_range: float = 1.0, norm_constant: float = 1.0, message_norm: float = 1.0, act=nn.SiLU,
+                 dtype=None, device=None):
         super().__init__()
         in_features = _positive_int(in_features, "in_features")
         hidden_features = _positive_int(hidden_features, "hidden_features")
