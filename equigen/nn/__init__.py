@@ -14,3 +14,6 @@ from equigen.nn.tensor_product import TensorProductConv, TensorProductNet
 
 __all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet", "EnergyReadout", "VectorReadout",
            "EnergyModel", "ForceField", "conservative_forces"]
+from equigen.nn.graph_baselines import FlatMLP, RawMessagePassing, count_parameters, width_for_params  # noqa: E402
+
+__all__ += ["FlatMLP", "RawMessagePassing", "count_parameters", "width_for_params"]

@@ -174,9 +174,10 @@ class EnergyModel(nn.Module):
 class ForceField(nn.Module):
     """Energy and conservative forces: ``forward(h, pos, edge_index, batch=None, ...) -> (E (B,), F (N, n))``.
 
-    ``F = -dE/dpos`` (:func:`conservative_forces`); the graph is kept while training so a
-    force loss can be back-propagated. Symmetry: E invariant, F equivariant under the
-    energy model's group (E(3) x permutations for an equivariant backbone).
+    ``F = -dE/dpos`` (:func:`conservative_forces`); with grad mode on the graph is kept so a
+    force loss can be back-propagated; under ``torch.no_grad()`` both outputs come detached.
+    Symmetry: E invariant, F equivariant under the energy model's group
+    (E(3) x permutations for an equivariant backbone).
 
     Example::
 
@@ -195,11 +196,14 @@ class ForceField(nn.Module):
 
     def forward(self, h, pos, edge_index, batch=None, *, shifts=None, num_graphs: int | None = None):
         pos = check_pos(pos)
+        keep_graph = torch.is_grad_enabled()  # under no_grad: forces only, no graph kept
         with torch.enable_grad():
             if not pos.requires_grad:
                 pos = pos.detach().requires_grad_(True)
             energy = self.energy_model(h, pos, edge_index, batch, shifts=shifts, num_graphs=num_graphs)
-            forces = conservative_forces(energy, pos, create_graph=self.training or torch.is_grad_enabled())
+            forces = conservative_forces(energy, pos, create_graph=keep_graph)
+        if not keep_graph:
+            energy, forces = energy.detach(), forces.detach()
         return energy, forces
 
     @classmethod
