@@ -62,7 +62,7 @@ def lj_energy(pos: torch.Tensor, *, epsilon: float = 1.0, sigma: float = 1.0) ->
     """
     pos = _check_pos(pos) / sigma
     _, _, inv6 = _pair_terms(pos)
-    return 2.0 * epsilon * (inv6 * inv6 - inv6).sum((-1, -2))  # each pair counted twice: 4/2
+    return 2.0 * epsilon * (inv6 * (inv6 - 1.0)).sum((-1, -2))  # each pair counted twice: 4/2
 
 
 def lj_forces(pos: torch.Tensor, *, epsilon: float = 1.0, sigma: float = 1.0) -> torch.Tensor:

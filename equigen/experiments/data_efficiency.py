@@ -92,7 +92,7 @@ def build_models(config: DataEfficiencyConfig, *, dtype=torch.float32):
         return ForceField(EnergyModel(FlatMLP(n, 1, width, 4, num_layers=config.mlp_layers, dtype=dtype), 4, 16,
                                       dtype=dtype))
 
-    width = width_for_params(flat, target, lo=8, hi=4096)
+    width = width_for_params(flat, target, lo=1, hi=4096)
     return {"equivariant": equivariant, "unconstrained": flat(width), "augmented": flat(width)}
 
 
