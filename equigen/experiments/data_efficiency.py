@@ -45,6 +45,7 @@ class DataEfficiencyConfig(ExperimentConfig):
     val_size: int = 500
     num_particles: int = 13
     temperature: float = 0.3
+    burn_in_sweeps: int = 400
     steps: int = 2000
     batch_size: int = 32
     learning_rates: tuple = (1e-3, 3e-3)
@@ -67,8 +68,8 @@ class DataEfficiencyConfig(ExperimentConfig):
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(num_samples: int, num_particles: int, temperature: float, seed: int) -> LJDataset:
-    return sample_lj_cluster(num_samples, num_particles, temperature=temperature, seed=seed)
+def _dataset(num_samples: int, num_particles: int, temperature: float, seed: int, burn_in: int) -> LJDataset:
+    return sample_lj_cluster(num_samples, num_particles, temperature=temperature, seed=seed, burn_in_sweeps=burn_in)
 
 
 def _complete_edges(num_graphs: int, n: int) -> torch.Tensor:
@@ -164,9 +165,10 @@ class DataEfficiency(Experiment):
         dtype = torch.float32
         start = time.perf_counter()
         sizes = sorted(int(s) for s in config.train_sizes)
-        pool = _dataset(sizes[-1], config.num_particles, config.temperature, seed).to(dtype)
-        test = _dataset(config.test_size, config.num_particles, config.temperature, seed + 1000).to(dtype)
-        val = _dataset(config.val_size, config.num_particles, config.temperature, seed + 2000).to(dtype)
+        args = (config.num_particles, config.temperature)
+        pool = _dataset(sizes[-1], *args, seed, config.burn_in_sweeps).to(dtype)
+        test = _dataset(config.test_size, *args, seed + 1000, config.burn_in_sweeps).to(dtype)
+        val = _dataset(config.val_size, *args, seed + 2000, config.burn_in_sweeps).to(dtype)
         result.timings["data_s"] = time.perf_counter() - start
         result.notes.append(f"LJ{config.num_particles} at T={config.temperature}: MCMC acceptance "
                             f"{pool.info['acceptance']:.2f}; train, validation and test from independent chains.")

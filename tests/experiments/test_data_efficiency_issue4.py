@@ -37,7 +37,8 @@ def test_models_equal_size_and_declared_symmetry():
 
 def test_tiny_run_end_to_end(tmp_path):
     cfg = DataEfficiencyConfig(train_sizes=(8, 24), test_size=16, val_size=8, steps=3, batch_size=4,
-                               learning_rates=(1e-3,), hidden=12, num_layers=1)
+                               learning_rates=(1e-3,), hidden=12, num_layers=1,
+                               burn_in_sweeps=40)
     result = get("data-efficiency").run(cfg, seed=0, out_dir=tmp_path)
     rows = result.tables["test error"]
     assert {(r["model"], r["train_size"]) for r in rows} == {(m, s) for m in MODELS for s in (8, 24)}
