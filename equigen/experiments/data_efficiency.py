@@ -156,6 +156,7 @@ class DataEfficiency(Experiment):
         old_threads = torch.get_num_threads()
         if config.threads:
             torch.set_num_threads(config.threads)
+        result.versions["torch_threads"] = torch.get_num_threads()  # what the training really used
         try:
             self._execute(config, seed=seed, out_dir=out_dir, result=result)
         finally:
