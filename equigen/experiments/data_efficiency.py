@@ -81,17 +81,17 @@ def _complete_edges(num_graphs: int, n: int) -> torch.Tensor:
     return one.repeat(1, num_graphs) + offsets
 
 
-def build_models(config: DataEfficiencyConfig, *, dtype=torch.float32):
+def build_models(config: DataEfficiencyConfig, *, dtype=torch.float32, device=None):
     """The three force fields of the experiment (equivariant, unconstrained, augmented twin)."""
     n, h = config.num_particles, config.hidden
     egnn = EGNN(1, h, h, num_layers=config.num_layers, num_radial=config.num_radial, cutoff=config.cutoff,
-                update_pos=False, dtype=dtype)
-    equivariant = ForceField(EnergyModel(egnn, h, h, dtype=dtype))
+                update_pos=False, dtype=dtype, device=device)
+    equivariant = ForceField(EnergyModel(egnn, h, h, dtype=dtype, device=device))
     target = count_parameters(equivariant)
 
     def flat(width):
-        return ForceField(EnergyModel(FlatMLP(n, 1, width, 4, num_layers=config.mlp_layers, dtype=dtype), 4, 16,
-                                      dtype=dtype))
+        return ForceField(EnergyModel(FlatMLP(n, 1, width, 4, num_layers=config.mlp_layers, dtype=dtype,
+                                              device=device), 4, 16, dtype=dtype, device=device))
 
     width = width_for_params(flat, target, lo=1, hi=4096)
     return {"equivariant": equivariant, "unconstrained": flat(width), "augmented": flat(width)}
@@ -101,8 +101,8 @@ def _predict(model, pos, norm, edges_for):
     """Energies ``(B,)`` and forces ``(B, N, 3)`` in physical units."""
     b, n, _ = pos.shape
     flat = pos.reshape(b * n, 3)
-    batch = torch.arange(b).repeat_interleave(n)
-    h = torch.ones(b * n, 1, dtype=pos.dtype)
+    batch = torch.arange(b, device=pos.device).repeat_interleave(n)
+    h = torch.ones(b * n, 1, dtype=pos.dtype, device=pos.device)
     energy, forces = model(h, flat, edges_for(b), batch, num_graphs=b)
     mean, std = norm
     return energy * std + mean, forces.reshape(b, n, 3) * std
@@ -130,10 +130,11 @@ def train(model, data: LJDataset, *, steps: int, lr: float, batch_size: int, for
     mean, std = norm
     curve = []
     for _ in range(steps):
-        idx = torch.randint(len(data), (min(batch_size, len(data)),), generator=generator)
+        idx = torch.randint(len(data), (min(batch_size, len(data)),), generator=generator).to(data.pos.device)
         pos, energy, forces = data.pos[idx], data.energy[idx], data.forces[idx]
         if augment:
-            rot = haar_orthogonal(3, proper=True, size=(idx.shape[0],), generator=generator, dtype=pos.dtype)
+            rot = haar_orthogonal(3, proper=True, size=(idx.shape[0],), generator=generator,
+                                  dtype=pos.dtype).to(pos.device)
             pos, forces = pos @ rot.transpose(-1, -2), forces @ rot.transpose(-1, -2)
         e_pred, f_pred = _predict(model, pos, norm, edges_for)
         loss = ((e_pred - energy) / std).square().mean() + force_weight * ((f_pred - forces) / std).square().mean()
@@ -163,13 +164,13 @@ class DataEfficiency(Experiment):
             torch.set_num_threads(old_threads)
 
     def _execute(self, config, *, seed, out_dir, result):
-        dtype = torch.float32
+        dtype, device = torch.float32, torch.device(config.device)
         start = time.perf_counter()
         sizes = sorted(int(s) for s in config.train_sizes)
         args = (config.num_particles, config.temperature)
-        pool = _dataset(sizes[-1], *args, seed, config.burn_in_sweeps).to(dtype)
-        test = _dataset(config.test_size, *args, seed + 1000, config.burn_in_sweeps).to(dtype)
-        val = _dataset(config.val_size, *args, seed + 2000, config.burn_in_sweeps).to(dtype)
+        pool = _dataset(sizes[-1], *args, seed, config.burn_in_sweeps).to(dtype, device)
+        test = _dataset(config.test_size, *args, seed + 1000, config.burn_in_sweeps).to(dtype, device)
+        val = _dataset(config.val_size, *args, seed + 2000, config.burn_in_sweeps).to(dtype, device)
         result.timings["data_s"] = time.perf_counter() - start
         result.notes.append(f"LJ{config.num_particles} at T={config.temperature}: MCMC acceptance "
                             f"{pool.info['acceptance']:.2f}; train, validation and test from independent chains.")
@@ -178,7 +179,7 @@ class DataEfficiency(Experiment):
 
         def edges_for(b):
             if b not in edges:
-                edges[b] = _complete_edges(b, config.num_particles)
+                edges[b] = _complete_edges(b, config.num_particles).to(device)
             return edges[b]
 
         rows, curves = [], {}
@@ -189,7 +190,7 @@ class DataEfficiency(Experiment):
                 best = None
                 for lr in config.learning_rates:
                     torch.manual_seed(seed)
-                    model = build_models(config, dtype=dtype)[name]
+                    model = build_models(config, dtype=dtype, device=device)[name]
                     gen = torch.Generator().manual_seed(seed)
                     t0 = time.perf_counter()
                     curve = train(model, train_set, steps=config.steps, lr=lr, batch_size=config.batch_size,
