@@ -1,6 +1,6 @@
 """Throughput (forward + backward) and peak memory of the graph layers vs their unconstrained twins.
 
-Usage: ``PYTHONPATH=. python benchmarks/graph_layers.py [--sizes 64 512 4096] [--threads 1] [--device cpu]``.
+Usage: ``PYTHONPATH=. python benchmarks/bench_graph_layers.py [--sizes 64 512 4096] [--threads 1] [--device cpu]``.
 
 For each N, points are uniform in a cube at the density that gives ``--neighbours`` (default 24)
 neighbours within ``--cutoff``; ``radius_graph`` builds the edges once (not timed). Each case runs

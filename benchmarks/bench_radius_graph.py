@@ -1,6 +1,6 @@
 """radius_graph scaling: time vs N at constant density (~24 neighbours), and vs brute force.
 
-Usage: ``PYTHONPATH=. python benchmarks/radius_graph_scaling.py [--sizes 1000 10000 100000] [--threads 1]``.
+Usage: ``PYTHONPATH=. python benchmarks/bench_radius_graph.py [--sizes 1000 10000 100000] [--threads 1]``.
 Prints a markdown table: N, edges, mean degree, seconds (median of --repeats), seconds per N log2 N
 relative to the smallest N (about 1 for O(N log N) scaling), and brute force (torch.cdist) where affordable.
 Timings are wall-clock on whatever machine runs it: report the thread count and the load.

@@ -1,6 +1,6 @@
 """Measured equivariance errors of every graph layer of issue 4, per dtype.
 
-Usage: ``PYTHONPATH=. python benchmarks/graph_equivariance_errors.py [--trials 16]``.
+Usage: ``PYTHONPATH=. python benchmarks/bench_graph_equivariance.py [--trials 16]``.
 
 For each public class of ``equigen.nn`` (EGNN, TensorProductConv/Net, readouts, force field,
 baselines) the declared ``symmetry`` is checked on its ``symmetry_example`` with
