@@ -1,0 +1,47 @@
+"""The data-efficiency experiment: registered, equal sizes, runs end to end at a tiny scale."""
+
+import torch
+
+from equigen.experiments import get, names
+from equigen.experiments.data_efficiency import MODELS, DataEfficiencyConfig, build_models
+from equigen.groups import E3, SO3, Permutations
+from equigen.nn import count_parameters
+from equigen.testing import EquivarianceError, assert_equivariant
+
+
+def test_registered_with_presets():
+    assert "data-efficiency" in names()
+    quick, full = DataEfficiencyConfig.quick(), DataEfficiencyConfig.full()
+    assert tuple(quick.train_sizes) == (100, 1000, 10000) == tuple(full.train_sizes)
+    assert quick.time_budget_s <= 600 and full.steps > quick.steps
+
+
+def test_models_equal_size_and_declared_symmetry():
+    models = build_models(DataEfficiencyConfig.quick(), dtype=torch.float64)
+    counts = [count_parameters(m) for m in models.values()]
+    assert max(counts) / min(counts) < 1.2
+    pos = torch.randn(13, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1.2
+    batch = torch.zeros(13, dtype=torch.long)
+    idx = torch.arange(13)
+    edges = torch.stack(torch.meshgrid(idx, idx, indexing="ij")).reshape(2, -1)
+    edges = edges[:, edges[0] != edges[1]]
+    args = (torch.ones(13, 1, dtype=torch.float64), pos, edges, batch)
+    kinds = ("nodes", "positions", "edge_index", "batch")
+    assert_equivariant(models["equivariant"], args, E3() * Permutations(), kinds, ("scalars", "vectors"))
+    try:
+        assert_equivariant(models["unconstrained"], args, SO3(), kinds, ("scalars", "vectors"))
+        raise AssertionError("the unconstrained twin should not be rotation invariant")
+    except EquivarianceError:
+        pass
+
+
+def test_tiny_run_end_to_end(tmp_path):
+    cfg = DataEfficiencyConfig(train_sizes=(8, 24), test_size=16, val_size=8, steps=3, batch_size=4,
+                               learning_rates=(1e-3,), hidden=12, num_layers=1,
+                               burn_in_sweeps=40)
+    result = get("data-efficiency").run(cfg, seed=0, out_dir=tmp_path)
+    rows = result.tables["test error"]
+    assert {(r["model"], r["train_size"]) for r in rows} == {(m, s) for m in MODELS for s in (8, 24)}
+    assert all(r["test_energy_mae"] > 0 and r["test_force_rmse"] > 0 for r in rows)
+    assert result.metrics["parameter_ratio_max_min"] < 1.2
+    assert (tmp_path / "data-efficiency.png").exists()
