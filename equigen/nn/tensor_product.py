@@ -45,19 +45,27 @@ def _irreps(value, argument: str) -> o3.Irreps:
         raise ValueError(f"{argument}={value!r} is not an e3nn Irreps; use a string such as '8x0e+4x1o'") from None
 
 
+def _directions(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors of ``vec`` ``(E, 3)`` (``+z`` for zero vectors) and the mask ``(E, 1)`` of zero vectors."""
+    r = safe_norm(vec, keepdim=True)
+    zero = r == 0
+    return torch.where(zero, vec.new_tensor([0.0, 0.0, 1.0]).expand_as(vec), vec / torch.where(zero, 1, r)), zero
+
+
+def _scalar_mask(irreps_sh: o3.Irreps) -> torch.Tensor:
+    """1 on the ``l = 0`` components of ``irreps_sh``, 0 elsewhere: ``(irreps_sh.dim,)``."""
+    return torch.cat([torch.full((ir.dim,), float(ir.l == 0)) for mul, ir in irreps_sh for _ in range(mul)])
+
+
 def spherical_harmonics_safe(irreps_sh: o3.Irreps, vec: torch.Tensor) -> torch.Tensor:
     """Spherical harmonics of the directions of ``vec`` ``(E, 3) -> (E, irreps_sh.dim)``.
 
     Component normalisation. Zero vectors have no direction: their ``l > 0`` components
     are 0 (and so is the gradient), ``l = 0`` is the constant 1.
     """
-    r = safe_norm(vec, keepdim=True)
-    zero = r == 0
-    unit = torch.where(zero, torch.zeros_like(vec) + vec.new_tensor([0.0, 0.0, 1.0]), vec / torch.where(zero, 1, r))
+    unit, zero = _directions(vec)
     sh = o3.spherical_harmonics(irreps_sh, unit, normalize=False, normalization="component")
-    mask = torch.cat([torch.full((ir.dim,), float(ir.l == 0), dtype=vec.dtype, device=vec.device)
-                      for mul, ir in irreps_sh for _ in range(mul)])
-    return torch.where(zero, sh * mask, sh)
+    return torch.where(zero, sh * _scalar_mask(irreps_sh).to(sh), sh)
 
 
 def _gate_for(irreps_out: o3.Irreps):
@@ -170,6 +178,10 @@ class TensorProductConv(nn.Module):
                                             torch.nn.functional.silu)
         self.linear = o3.Linear(o3.Irreps(mid_relabelled), target)
         self.self_linear = o3.Linear(self.irreps_in, target)
+        # Plain values for forward(): torch.compile cannot guard on e3nn Irreps objects.
+        self._dim_in = self.irreps_in.dim
+        self._sh_module = o3.SphericalHarmonics(self.irreps_sh, normalize=False, normalization="component")
+        self.register_buffer("_sh_mask", _scalar_mask(self.irreps_sh), persistent=False)
         group = SE3 if self.chiral else E3
         self.symmetry = Symmetry(lambda: group() * Permutations(), (self.irreps_in, "positions", "edge_index"),
                                  (self.irreps_out,))
@@ -178,13 +190,15 @@ class TensorProductConv(nn.Module):
                 shifts: torch.Tensor | None = None) -> torch.Tensor:
         pos = check_pos(pos, 3)
         n_nodes = pos.shape[0]
-        x = check_nodes(x, n_nodes, self.irreps_in.dim, "x")
+        x = check_nodes(x, n_nodes, self._dim_in, "x")
         edge_index = check_edge_index(edge_index, n_nodes)
         shifts = check_shifts(shifts, edge_index.shape[1], 3, pos)
         src, dst = edge_index
         vec = edge_vectors(pos, edge_index, shifts)
         r = safe_norm(vec)
-        sh = spherical_harmonics_safe(self.irreps_sh, vec)
+        unit, zero = _directions(vec)  # as spherical_harmonics_safe, with a prebuilt module (compilable)
+        sh = self._sh_module(unit)
+        sh = torch.where(zero, sh * self._sh_mask.to(sh), sh)
         weights = self.radial(bessel_basis(r, self.cutoff, self.num_radial))
         msg = self.tp(x[src], sh, weights)
         agg = scatter_sum(msg, dst, n_nodes) / math.sqrt(self.num_neighbors)
