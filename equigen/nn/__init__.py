@@ -5,12 +5,17 @@
   (E(3) by default, SE(3)-only with ``chiral=True``).
 * Readouts: :class:`EnergyReadout`, :class:`VectorReadout`, :func:`conservative_forces`,
   :class:`ForceField`.
-* Unconstrained baselines: :class:`FlatMLP`, :class:`RawMessagePassing`.
+* Spectral part: :class:`SpectralConv`, the symbols of :mod:`equigen.nn.symbols` and
+  :class:`FourierOperator` (a linear evolution operator fitted from snapshot pairs).
 """
 
 from equigen.nn.egnn import EGNN, EGNNLayer
+from equigen.nn.fourier_operator import FourierOperator
 from equigen.nn.readout import EnergyModel, EnergyReadout, ForceField, VectorReadout, conservative_forces
+from equigen.nn.spectral import SpectralConv
+from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol
 from equigen.nn.tensor_product import TensorProductConv, TensorProductNet
 
 __all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet", "EnergyReadout", "VectorReadout",
-           "EnergyModel", "ForceField", "conservative_forces"]
+           "EnergyModel", "ForceField", "conservative_forces",
+           "SpectralConv", "FourierOperator", "Symbol", "Free", "RealEven", "Conserving", "IsotropicPolynomial"]

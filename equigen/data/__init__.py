@@ -1,0 +1,1 @@
+"""Simulators and exact solvers that experiments train on."""

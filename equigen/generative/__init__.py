@@ -1,0 +1,1 @@
+"""Generative models assembled from equigen's layers (diffusion core: :mod:`equigen.generative.diffusion`)."""
