@@ -9,3 +9,4 @@ from equigen.experiments.registry import experiments, get, names, register
 
 __all__ = ["Experiment", "ExperimentConfig", "Result", "register", "get", "names", "experiments"]
 from equigen.experiments import poisson  # noqa: E402, F401  (registers)
+from equigen.experiments import lorenz  # noqa: F401,E402  (registers)

@@ -1,1 +1,9 @@
-"""Generative models assembled from equigen's layers (diffusion core: :mod:`equigen.generative.diffusion`)."""
+"""Generative models sharing ``fit(data, ...)`` / ``sample(n, *, generator=None)``.
+
+See :mod:`equigen.generative.base` for the interface and :mod:`equigen.generative.diffusion`
+for the diffusion core.
+"""
+
+from equigen.generative.base import GenerativeModel  # noqa: F401
+from equigen.generative.gan import GAN  # noqa: F401
+from equigen.generative.vae import VAE  # noqa: F401
