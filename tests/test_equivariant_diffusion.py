@@ -159,13 +159,16 @@ class _ExactGaussianDenoiser(torch.nn.Module):
 
 
 def test_nll_is_exact_for_a_gaussian():
-    model = PointDiffusion(4, 2, hidden=8, num_layers=1, num_steps=100, dtype=torch.float64)
+    model = PointDiffusion(4, 2, hidden=8, num_layers=1, num_steps=100, objective="eps", dtype=torch.float64)
     model.denoiser = _ExactGaussianDenoiser(model.diffusion.schedule.alpha_bars.double())
     x = remove_com(torch.randn(5, 4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
     dof = 3 * 2
     exact = 0.5 * x.pow(2).sum(dim=(-2, -1)) + 0.5 * dof * math.log(2 * math.pi)
     got = model.nll(x, steps=50, probes=4, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(got, exact, atol=1e-8)
+    # Data scaled by 3: the density of 3x is that of x divided by 3^dof.
+    model.data_scale.fill_(3.0)
+    assert torch.allclose(model.nll(3 * x, steps=50), exact + dof * math.log(3.0), atol=1e-8)
 
 
 def test_short_training_lowers_the_loss():

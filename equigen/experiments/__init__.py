@@ -8,5 +8,4 @@ from equigen.experiments.base import Experiment, ExperimentConfig, Result
 from equigen.experiments.registry import experiments, get, names, register
 
 __all__ = ["Experiment", "ExperimentConfig", "Result", "register", "get", "names", "experiments"]
-from equigen.experiments import poisson  # noqa: E402, F401  (registers)
-from equigen.experiments import lorenz  # noqa: F401,E402  (registers)
+from equigen.experiments import equivariant_generation, lorenz, poisson  # noqa: E402, F401, I001  (registers)

@@ -127,21 +127,30 @@ class PointDiffusion(GenerativeModel):
         denoiser: ``"egnn"`` (default), ``"mlp"`` or an ``nn.Module`` ``(x_t, t, cond) -> eps``.
         augment: train on randomly rotated (and reflected with ``improper=True``) copies of each
             batch (for the unconstrained twin; the equivariant model does not need it).
-        num_steps, schedule: of the diffusion core. Other keyword arguments go to the denoiser.
+        num_steps, schedule, objective: of the diffusion core. ``"v"`` (default) keeps the
+            prediction of ``x_0`` bounded at the noisiest steps, where ``"eps"`` divides by
+            ``sqrt(abar_T)`` (~1e-4 for the cosine schedule) and amplifies errors.
+        Other keyword arguments go to the denoiser.
+
+    Data are divided by one scalar, ``data_scale`` (the RMS distance of points from their centre
+    of mass in the training data, set by :meth:`fit`), so noise and data have comparable scales;
+    a scalar commutes with every rotation and permutation, so no symmetry is lost.
 
     ``fit(data (M, N, n), ...)`` (shared interface, trainer-driven), ``sample(k, *, generator,
     noise, step_noise, steps, sampler)`` -> ``(k, N, n)``, ``nll(x, ...)`` -> ``(M,)``.
     """
 
     def __init__(self, num_particles: int, dim: int, *, denoiser="egnn", augment: bool = False,
-                 num_steps: int = 1000, schedule: str = "cosine", dtype=None, device=None, **denoiser_kwargs):
+                 num_steps: int = 1000, schedule: str = "cosine", objective: str = "v", dtype=None, device=None,
+                 **denoiser_kwargs):
         super().__init__()
         for name, v in (("num_particles", num_particles), ("dim", dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}={v!r} must be a positive integer")
         self.num_particles, self.dim, self.augment = num_particles, dim, augment
         self.event_shape = (num_particles, dim)
-        self.diffusion = Diffusion(schedule, num_steps=num_steps, objective="eps", project=remove_com)
+        self.diffusion = Diffusion(schedule, num_steps=num_steps, objective=objective, project=remove_com)
+        self.register_buffer("data_scale", torch.ones((), dtype=dtype or torch.get_default_dtype(), device=device))
         if isinstance(denoiser, str):
             builders = {"egnn": egnn_denoiser, "mlp": mlp_denoiser}
             if denoiser not in builders:
@@ -154,8 +163,8 @@ class PointDiffusion(GenerativeModel):
         return check_data(x, self.event_shape, like=self, argument=argument)
 
     def training_loss(self, x0: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Noise-prediction MSE on centred (and, with ``augment``, randomly rotated) configurations."""
-        x0 = remove_com(x0)
+        """Denoising MSE on centred, scaled (and, with ``augment``, randomly rotated) configurations."""
+        x0 = remove_com(x0) / self.data_scale
         if self.augment:
             rot = haar_orthogonal(self.dim, proper=True, size=(x0.shape[0],), generator=generator,
                                   dtype=x0.dtype).to(x0.device)
@@ -163,8 +172,10 @@ class PointDiffusion(GenerativeModel):
         return self.diffusion.training_loss(self.denoiser, x0, generator=generator)
 
     def fit(self, data, **kwargs) -> dict:
-        """Train on configurations ``(M, N, n)`` (see :meth:`GenerativeModel.fit`)."""
-        return super().fit(remove_com(self._check(data, "data")), **kwargs)
+        """Train on configurations ``(M, N, n)`` (see :meth:`GenerativeModel.fit`); sets ``data_scale``."""
+        data = remove_com(self._check(data, "data"))
+        self.data_scale.fill_(float(data.pow(2).sum(-1).mean().sqrt()))
+        return super().fit(data, **kwargs)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, cond=None, sampler: str = "ddpm",
@@ -180,12 +191,14 @@ class PointDiffusion(GenerativeModel):
         p = self._first_param()
         shape = (n, *self.event_shape)
         if sampler == "ddpm":
-            return self.diffusion.sample_ddpm(self.denoiser, shape, steps=steps, generator=generator, noise=noise,
-                                              step_noise=step_noise, dtype=p.dtype, device=p.device)
-        if sampler == "ddim":
-            return self.diffusion.sample_ddim(self.denoiser, shape, steps=steps or 50, generator=generator,
-                                              noise=noise, dtype=p.dtype, device=p.device)
-        raise ValueError(f"sampler={sampler!r} must be 'ddpm' or 'ddim'")
+            x = self.diffusion.sample_ddpm(self.denoiser, shape, steps=steps, generator=generator, noise=noise,
+                                           step_noise=step_noise, dtype=p.dtype, device=p.device)
+        elif sampler == "ddim":
+            x = self.diffusion.sample_ddim(self.denoiser, shape, steps=steps or 50, generator=generator,
+                                           noise=noise, dtype=p.dtype, device=p.device)
+        else:
+            raise ValueError(f"sampler={sampler!r} must be 'ddpm' or 'ddim'")
+        return x * self.data_scale
 
     def nll(self, x: torch.Tensor, *, steps: int = 100, probes: int = 1,
             generator: torch.Generator | None = None) -> torch.Tensor:
@@ -197,7 +210,7 @@ class PointDiffusion(GenerativeModel):
         CoM), and the prior a standard Gaussian on the ``(N - 1) n``-dimensional subspace.
         Dequantisation is not needed: data are continuous.
         """
-        x = remove_com(self._check(x))
+        x = remove_com(self._check(x)) / self.data_scale
         ab = self.diffusion.schedule.alpha_bars.to(dtype=x.dtype, device=x.device)
         grid = torch.linspace(0, self.diffusion.num_steps - 1, steps + 1).round().long()
         dof = (self.num_particles - 1) * self.dim
@@ -210,10 +223,11 @@ class PointDiffusion(GenerativeModel):
                 continue
             dlog = float(torch.log(ab[t1]) - torch.log(ab[t0]))
             tt = torch.full((x.shape[0],), t0, dtype=torch.long, device=x.device)
-            s1 = float((1 - ab[t0]).sqrt()) if t0 > 0 else float((1 - ab[0]).sqrt())
+            s1 = float((1 - ab[t0]).sqrt())
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                drift = 0.5 * xg - 0.5 * self.denoiser(xg, tt, None) / s1
+                _, eps = self.diffusion.predict(self.denoiser(xg, tt, None), xg, tt)
+                drift = 0.5 * xg - 0.5 * eps / s1
                 div = torch.zeros_like(logdet)
                 for _ in range(probes):
                     v = remove_com(torch.randint(0, 2, x.shape, generator=generator).to(x) * 2 - 1)
@@ -222,4 +236,4 @@ class PointDiffusion(GenerativeModel):
             x = (x + dlog * drift).detach()
             logdet = logdet + dlog * div.detach()
         log_prior = -0.5 * x.pow(2).sum(dim=(-2, -1)) - 0.5 * dof * math.log(2 * math.pi)
-        return -(log_prior + logdet)
+        return -(log_prior + logdet) + dof * torch.log(self.data_scale)
