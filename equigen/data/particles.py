@@ -187,11 +187,12 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
 
     Proposals are isotropic Gaussian moves of all particles, projected to zero centre of mass
     (a symmetric proposal on the CoM-free subspace, so detailed balance holds there). The step
-    size is tuned during ``burn_in`` towards ``target_acceptance`` and then frozen. After burn-in
-    each chain is thinned by ``thin`` steps (default: twice the energy's integrated
-    autocorrelation time measured on a 4000-step pilot run), and samples are collected until
-    ``num_samples``. Diagnostics on the production run: ``acceptance``, ``tau`` (energy, in
-    steps), ``ess`` (effective samples), ``rhat`` (split R-hat of the energy), ``step``, ``steps``.
+    size is tuned during ``burn_in`` towards ``target_acceptance`` and then frozen; a 4000-step
+    pilot run measures the energy's integrated autocorrelation time ``tau``, and the chains run
+    ``5 tau`` more steps before production. Each chain is then thinned by ``thin`` steps (default
+    ``2 tau``) until ``num_samples`` are collected. Diagnostics on the production run:
+    ``acceptance``, ``tau`` (energy, in steps), ``ess`` (effective samples), ``rhat`` (split
+    R-hat of the energy), ``step``, ``steps``.
     """
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples={num_samples!r} must be a positive integer")
@@ -214,12 +215,15 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
         x, logp, acc = move(x, logp, step)
         rate = acc.double().mean().item()
         step *= math.exp(0.5 * (rate - target_acceptance) / math.sqrt(1 + i / 50))
+    pilot = []
+    for _ in range(4000):
+        x, logp, _ = move(x, logp, step)
+        pilot.append(logp.clone())
+    tau_pilot = integrated_autocorrelation_time(torch.stack(pilot, 1).numpy())
+    for _ in range(int(5 * tau_pilot)):  # forget the start: five more autocorrelation times
+        x, logp, _ = move(x, logp, step)
     if thin is None:
-        pilot = []
-        for _ in range(4000):
-            x, logp, _ = move(x, logp, step)
-            pilot.append(logp.clone())
-        thin = max(1, int(math.ceil(2 * integrated_autocorrelation_time(torch.stack(pilot, 1).numpy()))))
+        thin = max(1, int(math.ceil(2 * tau_pilot)))
     per_chain = math.ceil(num_samples / chains)
     steps = per_chain * thin
     if steps > max_steps:
@@ -238,7 +242,7 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
     pos = remove_com(pos)
     diagnostics = {"acceptance": float(accepted.mean() / steps), "tau": tau, "ess": chains * steps / tau,
                    "rhat": split_rhat(series), "step": step, "thin": thin, "steps_per_chain": steps,
-                   "chains": chains, "burn_in": burn_in}
+                   "chains": chains, "burn_in": burn_in + 4000 + int(5 * tau_pilot)}
     return ReferenceSamples(system, pos, system.energy(pos), diagnostics)
 
 
