@@ -5,6 +5,7 @@ Importing this package registers every experiment module listed below.
 
 from equigen.experiments import (  # noqa: F401  (each import registers its experiment)
     data_efficiency,
+    equivariant_generation,
     fick,
     lorenz,
     poisson,

@@ -6,3 +6,6 @@ __all__ = ["CorrelationDimension", "correlation_dimension", "correlation_sum"]
 from equigen.metrics.distributions import mmd_rbf, sliced_wasserstein  # noqa: E402
 
 __all__ += ["sliced_wasserstein", "mmd_rbf"]
+from equigen.metrics.alignment import aligned_rmsd, nearest_aligned_rmsd  # noqa: E402
+
+__all__ += ["aligned_rmsd", "nearest_aligned_rmsd"]
