@@ -130,7 +130,7 @@ class PointDiffusion(GenerativeModel):
         num_steps, schedule, objective: of the diffusion core. ``"v"`` (default) keeps the
             prediction of ``x_0`` bounded at the noisiest steps, where ``"eps"`` divides by
             ``sqrt(abar_T)`` (~1e-4 for the cosine schedule) and amplifies errors.
-        Other keyword arguments go to the denoiser.
+        **denoiser_kwargs: go to the denoiser's constructor.
 
     Data are divided by one scalar, ``data_scale`` (the RMS distance of points from their centre
     of mass in the training data, set by :meth:`fit`), so noise and data have comparable scales;
