@@ -32,7 +32,7 @@ from e3nn import o3
 from equigen.conformance.adapters import Adapter, Output, register
 from equigen.geometry import radius_graph as _equigen_radius_graph
 
-__all__ = ["pyg_radius_graph", "triplets"]
+__all__ = ["pyg_radius_graph", "triplets", "e3nn_irreps", "s2_activation", "so3_activation"]
 
 _CUTOFF = 3.0
 
@@ -64,7 +64,7 @@ def triplets(edge_index: torch.Tensor, num_nodes: int):
     ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
     per_edge = counts[row]  # incoming edges of j, for each edge j -> i
     idx_ji = torch.arange(num_edges, device=device).repeat_interleave(per_edge)
-    first = torch.cat([per_edge.new_zeros(1), per_edge.cumsum(0)[:-1]]).repeat_interleave(per_edge)
+    first = (per_edge.cumsum(0) - per_edge).repeat_interleave(per_edge)
     offset = torch.arange(idx_ji.numel(), device=device) - first
     idx_kj = order[ptr[row].repeat_interleave(per_edge) + offset]
     idx_i, idx_j, idx_k = col[idx_ji], row[idx_ji], row[idx_kj]
@@ -153,18 +153,38 @@ def _features(model, *xs):
     return model(*xs)
 
 
-def _e3(name, build, irreps_in, irreps_out, note=""):
-    register(Adapter(name=f"e3nn.{name}", library="e3nn", domain="features", build=build, forward=_features,
-                     irreps_in=irreps_in, outputs=(Output("features", irreps_out, per="node"),), note=note))
+def e3nn_irreps(model) -> tuple:
+    """``(irreps_in, irreps_out)`` an e3nn module declares (``irreps_in``, ``irreps_in1/2``,
+    ``irreps``, ``irreps_out``): the layout its forward expects, which may be sorted and simplified
+    (e3nn's Gate takes ``2x0o+7x0e+...``, not scalars + gates + gated in the order given)."""
+    if hasattr(model, "irreps_in1"):
+        ins = (model.irreps_in1, model.irreps_in2)
+    elif hasattr(model, "irreps_in"):
+        ins = (model.irreps_in,)
+    elif hasattr(model, "irreps"):
+        ins = (model.irreps,)
+    else:
+        raise ValueError(f"{type(model).__name__} declares no irreps_in: give irreps to its adapter")
+    out = getattr(model, "irreps_out", ins[0])
+    return tuple(o3.Irreps(i) for i in ins), o3.Irreps(out)
 
 
-_e3("Gate", _gate, ("4x0e+2x0o+3x0e+2x1o+1x2e",), "4x0e+2x0o+2x1o+1x2e")
-_e3("BatchNorm", lambda: e3nn_nn.BatchNorm(_IR), (_IR,), _IR, note="training mode (batch statistics)")
-_e3("NormActivation", lambda: e3nn_nn.NormActivation(_IR, torch.sigmoid, bias=True), (_IR,), _IR)
+def _e3(name, build, irreps_in=None, irreps_out=None, note="", forward=None, control=False):
+    if irreps_in is None:
+        with torch.random.fork_rng(devices=[]):
+            irreps_in, irreps_out = e3nn_irreps(build())
+    register(Adapter(name=f"e3nn.{name}" if not control else name, library="e3nn", domain="features", build=build,
+                     forward=forward or _features, irreps_in=irreps_in,
+                     outputs=(Output("features", irreps_out, per="node"),), control=control, note=note))
+
+
+# irreps are read from each module (e3nn_irreps), so the layout is the one its forward expects
+_e3("Gate", _gate)
+_e3("BatchNorm", lambda: e3nn_nn.BatchNorm(_IR), note="training mode (batch statistics)")
+_e3("NormActivation", lambda: e3nn_nn.NormActivation(_IR, torch.sigmoid, bias=True))
 _e3("FullyConnectedTensorProduct", lambda: o3.FullyConnectedTensorProduct("2x0e+2x1o+1x2e", "1x0e+1x1o+1x1e",
-                                                                          "2x0e+2x1o+2x1e+1x2e+1x2o"),
-    ("2x0e+2x1o+1x2e", "1x0e+1x1o+1x1e"), "2x0e+2x1o+2x1e+1x2e+1x2o")
-_e3("Linear", lambda: o3.Linear(_IR, "3x0e+1x0o+3x1o+1x2e"), (_IR,), "3x0e+1x0o+3x1o+1x2e")
+                                                                          "2x0e+2x1o+2x1e+1x2e+1x2o"))
+_e3("Linear", lambda: o3.Linear(_IR, "3x0e+1x0o+3x1o+1x2e"))
 
 #: Grid resolutions of the approximate activations (the table uses the first; the resolution
 #: study sweeps them all).
@@ -253,9 +273,5 @@ register(Adapter(name="control.SchNet+absolute-x", library="torch_geometric", do
                  forward=_schnet_absolute, outputs=_ENERGY, forces=True, patches=_PYG_SCHNET_GRAPH,
                  requires=("torch_geometric",), control=True,
                  note="broken twin: energy + 1e-3 * sum of x coordinates (not rotation/translation invariant)"))
-register(Adapter(name="control.Gate(x*|x|)", library="e3nn", domain="features", build=_gate,
-                 forward=_gate_on_components, irreps_in=("4x0e+2x0o+3x0e+2x1o+1x2e",),
-                 outputs=(Output("features", "4x0e+2x0o+2x1o+1x2e", per="node"),), control=True,
-                 note="broken twin: components squared (with sign) before the gate"))
-
-
+_e3("control.Gate(x*abs(x))", _gate, forward=_gate_on_components, control=True,
+    note="broken twin: components squared (with sign) before the gate")

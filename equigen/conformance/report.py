@@ -144,8 +144,8 @@ inputs = (
 element = {element}
 try:
     report = measure_equivariance(fn, inputs, element, adapter.in_kinds, adapter.out_kinds)
-except AssertionError as err:  # NaN/Inf outputs
-    print("reproduced:", err)
+except Exception as err:  # NaN/Inf outputs, or the model raised
+    print("reproduced:", type(err).__name__, err)
     sys.exit(1)
 print(("reproduced: " if not report.passed else "not reproduced: ") + str(report))
 sys.exit(0 if report.passed else 1)
@@ -173,6 +173,9 @@ def write_script(directory, adapter: Adapter, symmetry: str, dtype: torch.dtype,
 # -------------------------------------------------------------------------------------
 # Running cells
 # -------------------------------------------------------------------------------------
+
+
+_MODEL_RAISED = "the model raised"
 
 
 def _elements(group, trials: int, seed: int) -> list:
@@ -231,13 +234,20 @@ def run_cell(adapter, symmetry: str, dtype: torch.dtype, *, compiled: bool, fn=N
         settings = hypothesis.settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
                                        suppress_health_check=list(hypothesis.HealthCheck), print_blob=False)
         cell.search_examples = max_examples
+        def guarded(*x):  # an exception of the model is a counterexample too: keep its inputs
+            try:
+                return fn(*x)
+            except Exception as err:
+                raise AssertionError(f"{_MODEL_RAISED} {_short(err)}") from err
+
+        guarded.__name__ = getattr(fn, "__name__", adapter.name)
         try:
-            check_equivariant(fn, group, adapter.in_kinds, adapter.out_kinds, adapter.inputs(dtype),
+            check_equivariant(guarded, group, adapter.in_kinds, adapter.out_kinds, adapter.inputs(dtype),
                               settings=settings)
         except EquivarianceError as err:
             message = str(err).split("Minimal counterexample: ", 1)[-1]
             if cell.status == "pass":
-                cell.status = "non-finite" if err.report is None else "FAIL"
+                cell.status = ("error" if _MODEL_RAISED in message else "non-finite") if err.report is None else "FAIL"
             cell.message = message if not cell.message else f"{cell.message}; search: {message}"
             cell.counterexample = str(err.element)
             failure = (err.inputs, err.element, message)  # shrunk inputs: prefer them
@@ -406,14 +416,15 @@ def _fmt(cell: Cell | None, link_base: str | None) -> str:
     if cell is None:
         return "n/a"
     if cell.status == "error":
-        return f"error: {cell.message[:80]}"
-    num = "NaN/Inf" if math.isnan(cell.error) else f"{cell.error:.1e}"
-    mark = {"pass": "pass", "FAIL": "**FAIL**", "non-finite": "**NaN/Inf**", "skipped": "skipped"}[cell.status]
-    text = f"{num} {mark}"
+        text = f"**error**: {cell.message[:80]}"
+    else:
+        num = "NaN/Inf" if math.isnan(cell.error) else f"{cell.error:.1e}"
+        mark = {"pass": "pass", "FAIL": "**FAIL**", "non-finite": "**NaN/Inf**", "skipped": "skipped"}[cell.status]
+        text = f"{num} {mark}"
     if cell.script:
         target = Path(cell.script).name if link_base is None else f"{link_base}/{Path(cell.script).name}"
         text += f" ([script]({target}))"
-    return text
+    return text.replace("|", "\\|")
 
 
 def _markdown(report: ConformanceReport, link_base: str | None = "counterexamples") -> str:
@@ -429,7 +440,7 @@ def _markdown(report: ConformanceReport, link_base: str | None = "counterexample
             seen.append((c.model, c.symmetry))
     for model, sym in seen:
         name = f"{model} (control)" if model in report.controls else model
-        lines.append(f"| {name} | {sym} | " + " | ".join(_fmt(index.get((model, sym, d, m)), link_base)
+        lines.append(f"| `{name}` | {sym} | " + " | ".join(_fmt(index.get((model, sym, d, m)), link_base)
                                                          for d, m in cols) + " |")
     out = ["\n".join(lines)]
     if report.skipped:
@@ -494,7 +505,15 @@ def main(argv=None) -> int:
     non-control failure (controls must fail: exit 1 too if one passes)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _main(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _main(args) -> int:
     if args.list:
         for a in adapters() + declared_adapters():
             ok, why = a.available()
