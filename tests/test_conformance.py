@@ -1,5 +1,6 @@
 """Conformance suite: adapters drive public models (PyG, e3nn) through the testing kit."""
 
+import functools
 import math
 import os
 import subprocess
@@ -25,6 +26,7 @@ from equigen.conformance import (
 from equigen.conformance.models import pyg_radius_graph, triplets
 from equigen.groups import E3, SO3, Element, EuclideanPart, PermutationPart, Permutations
 from equigen.symmetry import Symmetry
+from equigen.testing import measure_equivariance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +80,7 @@ def test_registry_covers_the_issue_models():
 
 
 def test_quick_conformance_passes_for_schnet_dimenet_and_e3nn_layers():
-    report = run_conformance(["pyg.SchNet", "pyg.DimeNetPlusPlus", "e3nn.Gate", "e3nn.FullyConnectedTensorProduct"],
+    report = run_conformance(["pyg.SchNet", "pyg.ViSNet", "e3nn.Gate", "e3nn.FullyConnectedTensorProduct"],
                              trials=2, max_examples=4)
     assert not report.skipped
     assert len(report.cells) == (4 + 4 + 3 + 3) * 2
@@ -91,17 +93,25 @@ def test_quick_conformance_passes_for_schnet_dimenet_and_e3nn_layers():
     assert "| `pyg.SchNet` | rotation |" in table and "float32 eager" in table
 
 
+@functools.cache
+def _function(name, dtype=torch.float64):
+    return get_adapter(name).function(dtype=dtype)
+
+
 def test_molecule_outputs_are_not_trivially_constant():
     """A check that cannot fail proves nothing: energies and forces must depend on the geometry."""
     for name in ("pyg.SchNet", "pyg.DimeNet", "pyg.DimeNetPlusPlus", "pyg.ViSNet"):
         adapter = get_adapter(name)
-        fn = adapter.function(dtype=torch.float64)
+        fn = _function(name)
         z, pos, batch = adapter.example(dtype=torch.float64)
         energy, forces = fn(z, pos, batch)
         energy2, _ = fn(z, pos * 1.1, batch)
         assert energy.shape == (2, 1) and forces.shape == (9, 3)
         assert float((energy - energy2).abs().max()) > 1e-6, name
         assert float(forces.abs().max()) > 1e-6, name
+        g = E3().sample(generator=torch.Generator().manual_seed(1))
+        report = measure_equivariance(fn, (z, pos, batch), g, adapter.in_kinds, adapter.out_kinds)
+        assert report.passed and report.error < 1e-12, (name, report)
 
 
 def test_control_fails_with_a_shrunk_reproducing_script(tmp_path):

@@ -37,6 +37,7 @@ __all__ = ["pyg_radius_graph", "triplets", "e3nn_irreps", "s2_activation", "so3_
 _CUTOFF = 3.0
 
 
+@torch.compiler.disable  # graph construction (scipy) stays eager under torch.compile
 def pyg_radius_graph(x, r, batch=None, loop=False, max_num_neighbors=32, flow="source_to_target",
                      num_workers=1, batch_size=None):
     """``torch_geometric.nn.radius_graph``'s signature, computed by equigen's radius graph.
@@ -204,6 +205,7 @@ def so3_activation(res: int):
     return e3nn_nn.SO3Activation(2, 2, torch.tanh, res)
 
 
+# (irreps given: building fine grids at import would be slow; the tests check them against the modules)
 _e3(f"S2Activation[res={S2_RESOLUTIONS[0]}]", lambda: s2_activation(S2_RESOLUTIONS[0]), (_S2_IRREPS,), _S2_IRREPS,
     note="approximate: a pointwise activation on a sphere grid; error shrinks with res")
 _e3(f"SO3Activation[res={SO3_RESOLUTIONS[0]}]", lambda: so3_activation(SO3_RESOLUTIONS[0]), (_SO3_IRREPS,),

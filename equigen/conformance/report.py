@@ -82,9 +82,37 @@ class ConformanceReport:
         return {"cells": [asdict(c) for c in self.cells], "skipped": self.skipped, "notes": self.notes,
                 "controls": self.controls, "meta": self.meta, "studies": self.studies}
 
-    def markdown(self) -> str:
-        """The table (model x symmetry rows; dtype x mode columns) plus skipped models and studies."""
-        return _markdown(self)
+    def markdown(self, link_base: str | None = "counterexamples") -> str:
+        """The table (model x symmetry rows; dtype x mode columns) plus skipped models and studies.
+
+        Script links are ``link_base/<file>`` (``None``: the bare file name)."""
+        return _markdown(self, link_base)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConformanceReport:
+        """Inverse of :meth:`to_dict` (reads a ``results.json``)."""
+        fields = {k: data.get(k) for k in ("skipped", "notes", "controls", "meta", "studies")}
+        return cls(cells=[Cell(**c) for c in data.get("cells", [])], **{k: v for k, v in fields.items() if v})
+
+    def merge(self, other: ConformanceReport) -> ConformanceReport:
+        """Cells of both (``other`` wins on the same model/symmetry/dtype/mode); notes, skips, studies joined."""
+        key = lambda c: (c.model, c.symmetry, c.dtype, c.mode)  # noqa: E731
+        theirs = {key(c) for c in other.cells}
+        cells = [c for c in self.cells if key(c) not in theirs] + list(other.cells)
+        order = {m: i for i, m in enumerate(dict.fromkeys([c.model for c in self.cells + other.cells]))}
+        cells.sort(key=lambda c: order[c.model])
+        skipped = {**self.skipped, **other.skipped}
+        for c in cells:  # a model that ran somewhere is not "not run"
+            skipped.pop(c.model, None)
+        meta = dict(self.meta)
+        for k, v in other.meta.items():
+            if k in meta and meta[k] != v:
+                meta[k] = f"{meta[k]}; {v}"
+            else:
+                meta[k] = v
+        return ConformanceReport(cells, skipped, {**self.notes, **other.notes},
+                                 list(dict.fromkeys(self.controls + other.controls)), meta,
+                                 {**self.studies, **other.studies})
 
 
 # -------------------------------------------------------------------------------------
@@ -497,7 +525,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-studies", action="store_true", help="skip the resolution and Wigner-D studies")
     p.add_argument("--out", default="conformance-out", help="directory for results.json, table.md, scripts")
     p.add_argument("--markdown", help="also write the table (markdown) to this path")
+    p.add_argument("--combine", nargs="+", metavar="RESULTS_JSON",
+                   help="merge results.json files of earlier runs (e.g. eager, compiled, MACE's environment) "
+                        "into --out, copying their counterexample scripts; runs nothing")
     return p
+
+
+def _combine(args) -> int:
+    out = Path(args.out)
+    (out / "counterexamples").mkdir(parents=True, exist_ok=True)
+    report = None
+    for path in args.combine:
+        part = ConformanceReport.from_dict(json.loads(Path(path).read_text()))
+        for cell in part.cells:
+            if cell.script:
+                source = Path(cell.script)
+                if not source.is_absolute() and not source.exists():
+                    source = Path(path).parent / "counterexamples" / source.name
+                target = out / "counterexamples" / source.name
+                if source.resolve() != target.resolve():
+                    text = source.read_text().replace(str(cell.script), target.as_posix())
+                    target.write_text(text)
+                cell.script = target.as_posix()
+        report = part if report is None else report.merge(part)
+    _write(report, out, args.markdown)
+    return 0
+
+
+def _write(report: ConformanceReport, out: Path, markdown: str | None) -> str:
+    text = report.markdown()
+    (out / "table.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
+    if markdown:
+        Path(markdown).write_text(text)
+    return text
 
 
 def main(argv=None) -> int:
@@ -519,6 +580,8 @@ def _main(args) -> int:
             ok, why = a.available()
             print(f"{a.name:40s} {a.library:16s} {'ok' if ok else 'unavailable: ' + why}")
         return 0
+    if args.combine:
+        return _combine(args)
     full = bool(args.full)
     modes = args.modes or (["eager", "compiled"] if full else ["eager"])
     max_examples = args.max_examples if args.max_examples is not None else (40 if full else 10)
@@ -537,11 +600,7 @@ def _main(args) -> int:
         report.studies["e3nn_wigner"] = e3nn_wigner_study(trials=args.trials, seed=args.seed)
     report.meta["total_s"] = time.perf_counter() - start
     report.meta["load"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    text = report.markdown()
-    (out / "table.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    text = _write(report, out, args.markdown)
     print(text)
     controls_passed = [c for c in report.cells if c.model in report.controls and c.passed
                        and c.symmetry in ("rotation", "translation")]
