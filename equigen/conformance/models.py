@@ -170,12 +170,15 @@ def e3nn_irreps(model) -> tuple:
     return tuple(o3.Irreps(i) for i in ins), o3.Irreps(out)
 
 
-def _e3(name, build, irreps_in=None, irreps_out=None, note="", forward=None, control=False):
+def _e3(name, build, irreps_in=None, irreps_out=None, note="", forward=None, control=False, default_dtype=True):
+    """e3nn modules compute constants (Clebsch-Gordan coefficients, grids) at construction in the
+    default dtype, so they are built (and run) with the default dtype set to the checked dtype, as
+    e3nn documents; ``default_dtype=False`` builds in float32 and casts with ``.to(dtype)``."""
     if irreps_in is None:
         with torch.random.fork_rng(devices=[]):
             irreps_in, irreps_out = e3nn_irreps(build())
     register(Adapter(name=f"e3nn.{name}" if not control else name, library="e3nn", domain="features", build=build,
-                     forward=forward or _features, irreps_in=irreps_in,
+                     forward=forward or _features, irreps_in=irreps_in, default_dtype=default_dtype,
                      outputs=(Output("features", irreps_out, per="node"),), control=control, note=note))
 
 
@@ -183,8 +186,16 @@ def _e3(name, build, irreps_in=None, irreps_out=None, note="", forward=None, con
 _e3("Gate", _gate)
 _e3("BatchNorm", lambda: e3nn_nn.BatchNorm(_IR), note="training mode (batch statistics)")
 _e3("NormActivation", lambda: e3nn_nn.NormActivation(_IR, torch.sigmoid, bias=True))
-_e3("FullyConnectedTensorProduct", lambda: o3.FullyConnectedTensorProduct("2x0e+2x1o+1x2e", "1x0e+1x1o+1x1e",
-                                                                          "2x0e+2x1o+2x1e+1x2e+1x2o"))
+
+
+def _fctp():
+    return o3.FullyConnectedTensorProduct("2x0e+2x1o+1x2e", "1x0e+1x1o+1x1e", "2x0e+2x1o+2x1e+1x2e+1x2o")
+
+
+_e3("FullyConnectedTensorProduct", _fctp)
+_e3("FullyConnectedTensorProduct[cast]", _fctp, default_dtype=False,
+    note="built with the float32 default dtype, then .to(dtype): its Clebsch-Gordan coefficients keep float32 "
+         "rounding")
 _e3("Linear", lambda: o3.Linear(_IR, "3x0e+1x0o+3x1o+1x2e"))
 
 #: Grid resolutions of the approximate activations (the table uses the first; the resolution

@@ -384,7 +384,7 @@ def resolution_study(*, trials: int = 4, seed: int = 0) -> list:
         for res in resolutions:
             adapter = Adapter(name=f"e3nn.{layer}[res={res}]", library="e3nn", domain="features",
                               build=lambda b=build, r=res: b(r), forward=lambda m, x: m(x), irreps_in=(irreps,),
-                              outputs=(Output("features", irreps, per="node"),))
+                              outputs=(Output("features", irreps, per="node"),), default_dtype=True)
             row = {"layer": layer, "resolution": res}
             for dname in ("float64", "float32"):
                 dtype = DTYPES[dname]
@@ -409,7 +409,7 @@ def e3nn_wigner_study(selected=None, *, trials: int = 4, seed: int = 0) -> list:
 
     rows = []
     chosen = selected or [a for a in adapters(include_controls=False)
-                          if a.domain == "features" and "Activation[" not in a.name]
+                          if a.domain == "features" and "Activation[" not in a.name and "[cast]" not in a.name]
     for adapter in chosen:
         fn = adapter.function(dtype=torch.float64, seed=seed)
         inputs = adapter.example(dtype=torch.float64, seed=seed)
@@ -523,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-studies", action="store_true", help="skip the resolution and Wigner-D studies")
+    p.add_argument("--studies", action="store_true", help="run the studies even with --only")
     p.add_argument("--out", default="conformance-out", help="directory for results.json, table.md, scripts")
     p.add_argument("--markdown", help="also write the table (markdown) to this path")
     p.add_argument("--combine", nargs="+", metavar="RESULTS_JSON",
@@ -595,7 +596,7 @@ def _main(args) -> int:
     except ValueError as err:
         print(f"equigen conformance: {err}", file=sys.stderr)
         return 2
-    if not args.no_studies and args.only is None:
+    if args.studies or (not args.no_studies and args.only is None):
         report.studies["resolution"] = resolution_study(trials=args.trials, seed=args.seed)
         report.studies["e3nn_wigner"] = e3nn_wigner_study(trials=args.trials, seed=args.seed)
     report.meta["total_s"] = time.perf_counter() - start
