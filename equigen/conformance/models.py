@@ -261,8 +261,9 @@ def _mace_forward(model, z, pos, batch):
 
 register(Adapter(name="mace.MACE", library="mace", domain="molecule", build=_mace, forward=_mace_forward,
                  outputs=(Output("energy", "scalars", per="graph"), Output("forces", "vectors", per="node")),
-                 atom_types=_MACE_ELEMENTS, requires=("mace.modules",),
-                 note="separate environment (e3nn 0.4.4); forces are MACE's own; graph from equigen"))
+                 atom_types=_MACE_ELEMENTS, requires=("mace.modules",), default_dtype=True,
+                 note="separate environment (e3nn 0.4.4); forces are MACE's own; graph from equigen; "
+                      "built with the checked default dtype, as MACE's own scripts do"))
 
 
 # -------------------------------------------------------------------------------------
