@@ -201,7 +201,7 @@ _e3("Linear", lambda: o3.Linear(_IR, "3x0e+1x0o+3x1o+1x2e"))
 #: Grid resolutions of the approximate activations (the table uses the first; the resolution
 #: study sweeps them all).
 S2_RESOLUTIONS = (10, 20, 30, 40, 60)
-SO3_RESOLUTIONS = (6, 8, 10, 14, 20)
+SO3_RESOLUTIONS = (6, 8, 10, 12, 14)
 _S2_IRREPS = o3.Irreps("0e+1o+2e")  # a function on the sphere: parity (-1)^l
 _SO3_IRREPS = o3.Irreps([(2 * l + 1, (l, 1)) for l in range(3)])  # D^l coefficients, l <= 2
 

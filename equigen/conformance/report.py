@@ -293,7 +293,7 @@ def run_cell(adapter, symmetry: str, dtype: torch.dtype, *, compiled: bool, fn=N
 
 def run_conformance(selected=None, *, dtypes=("float64", "float32"), modes=("eager",), trials: int = 4,
                     max_examples: int = 20, seed: int = 0, script_dir=None, include_declared: bool = True,
-                    progress=None) -> ConformanceReport:
+                    progress=None, checkpoint=None) -> ConformanceReport:
     """Run the table for ``selected`` adapters (names or Adapter objects; default: all registered).
 
     Args:
@@ -304,6 +304,7 @@ def run_conformance(selected=None, *, dtypes=("float64", "float32"), modes=("eag
         script_dir: where reproducing scripts of failures are written (None: not written).
         include_declared: also run equigen's own layers that declare a symmetry.
         progress: ``callable(str)`` for progress lines.
+        checkpoint: ``callable(report)`` called after each adapter (e.g. to save partial results).
     """
     from equigen.conformance.adapters import get_adapter
 
@@ -346,6 +347,8 @@ def run_conformance(selected=None, *, dtypes=("float64", "float32"), modes=("eag
                     if progress:
                         progress(f"{cell.model:38s} {sym:12s} {dname} {mode:8s} {cell.status:10s} "
                                  f"{cell.error:.2e} ({cell.seconds:.1f} s)")
+        if checkpoint:
+            checkpoint(report)
     return report
 
 
@@ -592,7 +595,8 @@ def _main(args) -> int:
     try:
         report = run_conformance(args.only, dtypes=tuple(args.dtypes), modes=tuple(modes), trials=args.trials,
                                  max_examples=max_examples, seed=args.seed, script_dir=out / "counterexamples",
-                                 progress=lambda s: print(s, flush=True))
+                                 progress=lambda s: print(s, flush=True),
+                                 checkpoint=lambda r: _write(r, out, None))
     except ValueError as err:
         print(f"equigen conformance: {err}", file=sys.stderr)
         return 2
