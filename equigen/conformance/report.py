@@ -105,11 +105,12 @@ class ConformanceReport:
         for c in cells:  # a model that ran somewhere is not "not run"
             skipped.pop(c.model, None)
         meta = dict(self.meta)
-        for k, v in other.meta.items():
-            if k in meta and meta[k] != v:
-                meta[k] = f"{meta[k]}; {v}"
-            else:
+        for k, v in other.meta.items():  # differing values: the list of distinct ones
+            if k not in meta or meta[k] == v:
                 meta[k] = v
+                continue
+            values = meta[k] if isinstance(meta[k], list) else [meta[k]]
+            meta[k] = values + ([v] if v not in values else [])
         return ConformanceReport(cells, skipped, {**self.notes, **other.notes},
                                  list(dict.fromkeys(self.controls + other.controls)), meta,
                                  {**self.studies, **other.studies})
