@@ -482,7 +482,7 @@ class Element:
         if kind in INTEGER_KINDS:
             if x.dtype != torch.long:
                 raise ValueError(f"a tensor of kind '{kind}' must be torch.long, got {x.dtype}")
-        elif not (x.is_floating_point() or x.is_complex()) and kind != "scalars":
+        elif not (x.is_floating_point() or x.is_complex()) and kind not in ("scalars", "nodes"):
             raise ValueError(f"a tensor of kind {kind} must be floating point, got {x.dtype}")
         for p in self.parts:
             x = p.act(x, kind, ctx)

@@ -13,7 +13,8 @@ kind              shape                       action of a group element
 ``positions``     ``(..., n)``                ``s x R^T + t``; node-indexed rows are permuted
 Irreps            ``(..., irreps.dim)``       ``x D(R)^T`` (Wigner D with parity, n = 3 only);
                                               node-indexed rows are permuted
-``nodes``         ``(N, ...)``                invariant features of nodes: rows are permuted
+``nodes``         ``(N, ...)``                invariant features of nodes (float or integer labels
+                                              such as atom types): rows are permuted
 ``field``         ``(..., C, *spatial)``      periodic field: spatial axes shifted / reflected
 ``edge_index``    ``(2, E)`` long             node labels relabelled by a permutation
 ``batch``         ``(N,)`` long               permuted like node rows

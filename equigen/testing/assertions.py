@@ -101,6 +101,8 @@ def _check_inputs(inputs: tuple, kinds: tuple) -> None:
         if kind in INTEGER_KINDS:
             if x.dtype != torch.long:
                 raise ValueError(f"inputs[{i}] has kind '{kind}' and must be torch.long, got {x.dtype}")
+        elif kind == "nodes" and not x.dtype.is_floating_point and x.dtype != torch.bool:
+            continue  # integer node labels (atom types) are permuted with the rows, else invariant
         elif not (x.is_floating_point() or x.is_complex()):
             raise ValueError(
                 f"inputs[{i}] of kind {kind} must be a floating tensor, got {x.dtype}; "

@@ -211,9 +211,10 @@ def check_target(target, *, group: Group | None = None, in_kinds=None, out_kinds
             worst = max(reports, key=lambda r: r.error)
             rows.append(CheckRow(name, True, worst.error, worst.tolerance, len(reports)))
         except EquivarianceError as err:
-            reports = reports or [err.report]
-            worst = max((r for r in reports if r is not None), key=lambda r: r.error)
-            rows.append(CheckRow(name, False, worst.error, worst.tolerance, len(reports), str(err)))
+            measured = [r for r in [*reports, err.report] if r is not None]
+            worst = max(measured, key=lambda r: r.error) if measured else None
+            rows.append(CheckRow(name, False, worst.error if worst else float("nan"),
+                                 worst.tolerance if worst else float("nan"), len(measured), str(err)))
     return rows
 
 

@@ -45,11 +45,15 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
 
     def probe(x, g):
         x = x if isinstance(x, tuple) else (x,)
-        report = measure_equivariance(fn, x, g, in_kinds, out_kinds, rtol=rtol, atol=atol)
+        try:
+            report = measure_equivariance(fn, x, g, in_kinds, out_kinds, rtol=rtol, atol=atol)
+        except AssertionError as err:  # NaN/Inf or mismatched shapes: a counterexample too
+            failures.append((None, x, g, str(err)))
+            raise EquivarianceError(str(err), None, x) from err
         if collect is not None:
             collect.append(report)
         if not report.passed:
-            failures.append((report, x))
+            failures.append((report, x, g, ""))
             raise EquivarianceError(str(report), report, x)
 
     search = hypothesis.given(inputs, strategy)(probe)
@@ -58,8 +62,14 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
     try:
         search()
     except EquivarianceError:
-        report, x = failures[-1]  # hypothesis replays the minimal example last
+        report, x, g, message = failures[-1]  # hypothesis replays the minimal example last
         shapes = ", ".join(f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" for t in x)
+        if report is None:
+            err = EquivarianceError(
+                f"{callable_name(fn)} failed on a {group} check. Minimal counterexample: "
+                f"element [{g}] on inputs of shapes [{shapes}]: {message}", None, x)
+            err.element = g
+            raise err from None
         raise EquivarianceError(
             f"{callable_name(fn)} is not {group}-equivariant. Minimal counterexample: "
             f"element [{report.element}] on inputs of shapes [{shapes}]: relative error "
