@@ -26,6 +26,9 @@ groups: SO, O, SE, E, Translations, Dilations (+ dimension, default 3), Permutat
         GridShifts, GridReflections (+ number of grid axes); products with '*'.
 kinds:  positions, vectors, pseudovectors, scalars, nodes, edge_index, batch, field, or e3nn irreps
         such as 2x0e+1x1o. Exit status: 0 all pass, 1 a violation, 2 usage error.
+
+  equigen check --conformance --list            public models (PyG, e3nn, MACE) the kit can drive
+  equigen check --conformance --only schnet --out conf/   their conformance table and counterexamples
 """
 
 
@@ -153,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"] and "--conformance" in argv:
+        # `equigen check --conformance [options]`: the conformance suite of public models
+        # (options: see `equigen check --conformance --help`).
+        from equigen.conformance import main as conformance_main
+
+        argv.remove("--conformance")
+        return conformance_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -93,3 +93,9 @@ def test_check_a_module_class_from_a_file(tmp_path):
 def test_check_usage_errors(args, message):
     out = _run("check", *args)
     assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_check_conformance_lists_public_models():
+    out = _run("check", "--conformance", "--list")
+    assert out.returncode == 0, out.stderr
+    assert "pyg.SchNet" in out.stdout and "e3nn.Gate" in out.stdout and "equigen.EGNN" in out.stdout
