@@ -255,7 +255,7 @@ class Kepler(HamiltonianSystem):
 
     @staticmethod
     def initial_state(eccentricity: float, *, dtype=None, device=None):
-        """Start at periapsis of the orbit with semi-major axis 1 (``k = 1``): ``((1-e, 0), (0, sqrt((1+e)/(1-e))))``."""
+        """Periapsis of the orbit with semi-major axis 1 (``k = 1``): ``q = (1-e, 0), p = (0, sqrt((1+e)/(1-e)))``."""
         e = float(eccentricity)
         if not 0 <= e < 1:
             raise ValueError(f"eccentricity={eccentricity!r} must lie in [0, 1) for a bound orbit")
