@@ -3,7 +3,7 @@
 Importing this package registers every experiment module listed below.
 """
 
-from equigen.experiments import symmetry_kit  # noqa: F401  (registers)
+from equigen.experiments import nbody, symmetry_kit  # noqa: F401  (registers)
 from equigen.experiments.base import Experiment, ExperimentConfig, Result
 from equigen.experiments.registry import experiments, get, names, register
 
