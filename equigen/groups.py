@@ -22,10 +22,12 @@ tensor they act on.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
+from e3nn import o3
 
 from equigen.kinds import INTEGER_KINDS, Kind, is_node_indexed, normalize_kind, normalize_kinds
 
@@ -50,6 +52,7 @@ __all__ = [
     "Context",
     "rotation_in_plane",
     "haar_orthogonal",
+    "wigner_d",
 ]
 
 _AXES3 = "xyz"
@@ -166,8 +169,7 @@ class EuclideanPart:
                 raise ValueError(
                     f"tensor of kind {kind} must end in irreps.dim={kind.dim}, got {tuple(x.shape)}"
                 )
-            d = kind.D_from_matrix(self.rotation)
-            return self._rotate(x, d, ctx)
+            return self._rotate(x, wigner_d(kind, self.rotation), ctx)
         if x.shape[-1] != self.dim:
             raise ValueError(
                 f"a tensor of kind '{kind}' must have shape (..., {self.dim}) for this "
@@ -200,6 +202,44 @@ class EuclideanPart:
         if self.scale != 1.0:
             words.append(f"scale {self.scale:.4g}")
         return " then ".join(words) if words else "identity"
+
+
+_SH_POINTS = 64
+
+
+@functools.cache
+def _sh_fit(l: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed unit vectors ``X`` and ``pinv(Y_l(X))`` for solving ``Y_l(R x) = D_l(R) Y_l(x)``."""
+    gen = torch.Generator().manual_seed(12345)
+    x = torch.randn(max(_SH_POINTS, 4 * (2 * l + 1)), 3, generator=gen, dtype=torch.float64)
+    x = x / x.norm(dim=-1, keepdim=True)
+    y = o3.spherical_harmonics(l, x, normalize=False)
+    return x, torch.linalg.pinv(y)
+
+
+def wigner_d(irreps, rotation: torch.Tensor) -> torch.Tensor:
+    """Wigner D matrix of e3nn ``irreps`` for orthogonal ``rotation`` ``(..., 3, 3)``, with parity.
+
+    Solved from ``Y_l(R x) = D_l(R) Y_l(x)`` on fixed points (e3nn's real spherical harmonics,
+    hence e3nn's basis), which is exact to float64 rounding for every rotation. (Going
+    through Euler angles, as ``Irreps.D_from_matrix`` does, loses up to ~2e-7 near
+    gimbal lock, e.g. at half and quarter turns about x.)
+    """
+    irreps = o3.Irreps(irreps)
+    r = rotation.to(torch.float64)
+    det = torch.linalg.det(r).round()
+    proper = r * det[..., None, None]
+    blocks = []
+    for mul, ir in irreps:
+        x, pinv = _sh_fit(ir.l)
+        y = o3.spherical_harmonics(ir.l, x @ proper.transpose(-1, -2), normalize=False)
+        d = (pinv @ y).transpose(-1, -2)
+        sign = torch.where(det < 0, float(ir.p), 1.0)[..., None, None]
+        blocks += [d * sign] * mul
+    if not blocks:
+        return torch.zeros(*r.shape[:-2], 0, 0, dtype=torch.float64)
+    return torch.block_diag(*blocks) if r.dim() == 2 else torch.stack(
+        [torch.block_diag(*[b[i] for b in blocks]) for i in range(r.shape[0])])
 
 
 def describe_rotation(r: torch.Tensor) -> str:
