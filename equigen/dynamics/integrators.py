@@ -46,8 +46,12 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
+
+from equigen.groups import E3, Permutations
+from equigen.symmetry import Symmetry
 
 __all__ = ["Method", "METHODS", "methods", "get_method", "integrate", "step", "stepper"]
 
@@ -61,7 +65,17 @@ class Method:
     ``needs_separable``: requires ``H = T(p) + V(q)``. ``force_evaluations``: evaluations of
     ``dV/dq`` (or of the vector field) per step, with the reuse described in the module.
     ``weights``: composition weights of leapfrog stages (splitting methods only).
+
+    Symmetry (class attribute ``symmetry``): for a Hamiltonian invariant under E(3) and
+    particle permutations, every built-in one-step map is E(3) x permutation equivariant
+    (positions ``q`` rotate and translate, momenta ``p`` rotate). The sweep test checks all
+    methods at once on :class:`~equigen.dynamics.systems.NBodyGravity` (outputs stacked on
+    axis 1: ``(N, len(METHODS), 3)``).
     """
+
+    symmetry: ClassVar[Symmetry] = Symmetry(
+        lambda: E3() * Permutations(), ("positions", "vectors", "nodes"), ("positions", "vectors"),
+        note="one step of every method in METHODS on NBodyGravity(masses, softening=0.05); needs an invariant H")
 
     name: str
     order: int
@@ -71,6 +85,21 @@ class Method:
     force_evaluations: int
     description: str
     weights: tuple = ()
+
+    @classmethod
+    def symmetry_example(cls, *, dtype, generator):
+        from equigen.dynamics.systems import NBodyGravity
+
+        masses = (torch.rand(5, generator=generator, dtype=torch.float64) + 0.5).to(dtype)
+        q = (2 * torch.randn(5, 3, generator=generator, dtype=torch.float64)).to(dtype)
+        p = (0.3 * torch.randn(5, 3, generator=generator, dtype=torch.float64)).to(dtype)
+
+        def all_steps(q, p, masses):
+            system = NBodyGravity(masses, softening=0.05)
+            out = [_advance(system, m, q, p, 0.05, None)[:2] for m in METHODS.values()]
+            return torch.stack([o[0] for o in out], 1), torch.stack([o[1] for o in out], 1)
+
+        return all_steps, (q, p, masses)
 
 
 _CBRT2 = 2.0 ** (1.0 / 3.0)

@@ -38,7 +38,7 @@ from equigen.dynamics.systems import HamiltonianSystem
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
 
-__all__ = ["LinearDynamics", "HamiltonianNet", "PairPotentialNet", "train_one_step", "mlp"]
+__all__ = ["LinearDynamics", "HamiltonianNet", "PairPotentialNet", "train_one_step", "mlp", "count_parameters"]
 
 
 def mlp(sizes, *, activation=nn.Softplus, dtype=None, device=None, generator=None) -> nn.Sequential:
@@ -54,6 +54,17 @@ def mlp(sizes, *, activation=nn.Softplus, dtype=None, device=None, generator=Non
         if i < len(sizes) - 2:
             layers.append(activation())
     return nn.Sequential(*layers)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable scalars of ``module``."""
+    return sum(t.numel() for t in module.parameters() if t.requires_grad)
 
 
 def _check_masses(masses, *, dtype=None, device=None):
@@ -74,7 +85,7 @@ class LinearDynamics(nn.Module):
 
     def __init__(self, num_bodies: int, dim: int, *, bias: bool = False, dtype=None, device=None):
         super().__init__()
-        n = 2 * num_bodies * dim
+        n = 2 * _positive_int("num_bodies", num_bodies) * _positive_int("dim", dim)
         self.shape = (num_bodies, dim)
         self.bias = bias
         self.register_buffer("A", torch.eye(n, dtype=dtype or torch.float64, device=device))
@@ -131,7 +142,8 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
     def __init__(self, num_bodies: int, dim: int, *, masses=None, hidden: int = 64, layers: int = 2,
                  dtype=None, device=None, generator=None):
         super().__init__()
-        self.shape = (num_bodies, dim)
+        self.shape = (_positive_int("num_bodies", num_bodies), _positive_int("dim", dim))
+        _positive_int("hidden", hidden), _positive_int("layers", layers)
         self.separable = masses is not None
         n = num_bodies * dim * (1 if self.separable else 2)
         self.net = mlp([n] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
@@ -182,6 +194,7 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
 
     def __init__(self, masses, *, hidden: int = 32, layers: int = 2, dtype=None, device=None, generator=None):
         super().__init__()
+        _positive_int("hidden", hidden), _positive_int("layers", layers)
         self.register_buffer("masses", _check_masses(masses, dtype=dtype, device=device))
         self.phi = mlp([2] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
 
@@ -195,6 +208,27 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
         if q.dim() < 2 or q.shape[-2] != self.masses.numel():
             raise ValueError(f"q has shape {tuple(q.shape)} but the model has {self.masses.numel()} masses; "
                              f"use q, p of shape (..., {self.masses.numel()}, d)")
+        r, (i, j) = self.pair_distances(q.detach())
+        if (r == 0).any():
+            k = int((r == 0).nonzero()[0, -1])
+            raise ValueError(f"particles {int(i[k])} and {int(j[k])} are at the same position; phi uses 1/r, "
+                             "so separate them")
+
+    def twin(self, dim: int = 3, *, generator=None) -> HamiltonianNet:
+        """The unconstrained twin: a :class:`HamiltonianNet` with the same masses (known kinetic
+        energy) and an MLP ``V(q)`` of all ``N * dim`` coordinates, its width chosen so its
+        parameter count is closest to this model's. Same interface, no symmetry built in.
+        """
+        target = count_parameters(self)
+        n, layers = self.masses.numel(), len(self.phi) // 2
+        dtype, device = self.masses.dtype, self.masses.device
+
+        def size(h):
+            return n * dim * h + h + (layers - 1) * (h * h + h) + h + 1
+
+        hidden = min(range(1, 4097), key=lambda h: abs(size(h) - target))
+        return HamiltonianNet(n, dim, masses=self.masses, hidden=hidden, layers=layers, dtype=dtype, device=device,
+                              generator=generator)
 
     def pair_distances(self, q):
         """Distances ``r_ij`` for ``i < j``: ``(..., N, d) -> (..., N(N-1)/2)``, and the pair indices."""
@@ -250,9 +284,9 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if log_every and it % log_every == 0:
             import logging
 
-            logging.getLogger(__name__).info("iteration %d loss %.3e", it, float(loss))
+            logging.getLogger(__name__).info("iteration %d loss %.3e", it, losses[-1])
     return losses

@@ -32,6 +32,9 @@ import math
 
 import torch
 
+from equigen.groups import E3, Permutations
+from equigen.symmetry import Symmetry
+
 __all__ = ["HamiltonianSystem", "NBodyGravity", "Kepler", "HarmonicOscillator", "Pendulum", "HenonHeiles",
            "grad"]
 
@@ -123,6 +126,20 @@ class NBodyGravity(HamiltonianSystem):
         >>> q, p = integrate(NBodyGravity(m, softening=0.1), q0, torch.zeros_like(q0), 1e-3, 10)
     """
 
+    symmetry = Symmetry(lambda: E3() * Permutations(), ("positions", "vectors", "nodes"), None,
+                        note="energy(q, p) with the masses as node features; exact for any softening")
+
+    @classmethod
+    def symmetry_example(cls, *, dtype, generator):
+        masses = (torch.rand(5, generator=generator, dtype=torch.float64) + 0.5).to(dtype)
+        q = torch.randn(5, 3, generator=generator, dtype=torch.float64).to(dtype)
+        p = torch.randn(5, 3, generator=generator, dtype=torch.float64).to(dtype)
+
+        def energy(q, p, masses):
+            return cls(masses, softening=0.05).energy(q, p)
+
+        return energy, (q, p, masses)
+
     def __init__(self, masses, G: float = 1.0, softening: float = 0.0, *, block_rows: int | None = None,
                  dtype=None, device=None):
         masses = torch.as_tensor(masses, dtype=dtype if dtype is not None else (
@@ -158,13 +175,15 @@ class NBodyGravity(HamiltonianSystem):
             raise ValueError(f"masses of shape {tuple(self.masses.shape)} do not broadcast against the batch "
                              f"axes {tuple(batch)} of q; use masses of shape ({n},) or (*batch, {n})") from None
         if self.softening == 0 and n > 1:
-            diff = q.detach()[..., :, None, :] - q.detach()[..., None, :, :]
-            r2 = (diff * diff).sum(-1)
-            r2.diagonal(dim1=-2, dim2=-1).fill_(1.0)
-            if (r2 == 0).any():
-                i, j = [int(k) for k in (r2 == 0).nonzero()[0][-2:]]
-                raise ValueError(f"particles {i} and {j} are at the same position with softening=0; "
-                                 "separate them or pass softening > 0")
+            x = q.detach()
+            for lo, hi in self._blocks(n, x):
+                r2 = sum((x[..., lo:hi, None, c] - x[..., None, :, c]) ** 2 for c in range(x.shape[-1]))
+                r2.diagonal(offset=lo, dim1=-2, dim2=-1).fill_(1.0)
+                hit = (r2 == 0).nonzero()
+                if len(hit):
+                    i, j = int(hit[0, -2]) + lo, int(hit[0, -1])
+                    raise ValueError(f"particles {i} and {j} are at the same position with softening=0; "
+                                     "separate them or pass softening > 0")
 
     def kinetic(self, p):
         return 0.5 * ((p * p).sum(-1) / self._m(p)).sum(-1)
@@ -172,54 +191,83 @@ class NBodyGravity(HamiltonianSystem):
     def grad_kinetic(self, p):
         return p / self._m(p)[..., None]
 
-    def _pairs(self, q, lo, hi):
-        diff = q[..., lo:hi, None, :] - q[..., None, :, :]            # (..., rows, N, d): q_i - q_j
-        r2 = (diff * diff).sum(-1)
+    def _blocks(self, n, q):
+        """Row blocks ``[lo, hi)`` keeping each ``(..., rows, N)`` work array near 2**17 elements (cache-sized)."""
+        rows = self.block_rows
+        if rows is None:
+            batch = max(1, q[..., 0, 0].numel())
+            rows = max(1, min(n, (1 << 17) // max(1, n * batch)))
+        return [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
+
+    def _inverse_distances(self, q, lo, hi, power, inplace):
+        """Per-component differences ``q_i - q_j`` (rows ``lo:hi``) and ``(r_ij^2 + eps^2)^(-power/2)``.
+
+        Self pairs get 0. Dense ``(..., rows, N)`` tensor algebra, one pass per operation; in
+        place when no gradient is needed (rollouts), out of place otherwise (training, gradcheck).
+        """
+        n = q.shape[-2]
+        diffs = [q[..., lo:hi, None, c] - q[..., None, :, c] for c in range(q.shape[-1])]
+        if inplace:
+            r2 = diffs[0] * diffs[0]
+            for dc in diffs[1:]:
+                r2.addcmul_(dc, dc)
+            if self.softening:
+                r2.add_(self.softening ** 2)
+            r2.diagonal(offset=lo, dim1=-2, dim2=-1).fill_(math.inf)   # self pairs: r^-k = 0
+            w = r2.rsqrt_()
+            if power == 3:
+                w.mul_(w * w)
+            return diffs, w
+        r2 = sum(dc * dc for dc in diffs)
         if self.softening:
             r2 = r2 + self.softening ** 2
-        idx = torch.arange(lo, hi, device=q.device)
-        self_pair = idx[:, None] == torch.arange(q.shape[-2], device=q.device)[None, :]
-        return diff, r2, self_pair
+        self_pair = torch.arange(lo, hi, device=q.device)[:, None] == torch.arange(n, device=q.device)[None, :]
+        w = r2.masked_fill(self_pair, 1.0).rsqrt()
+        if power == 3:
+            w = w * w * w
+        return diffs, w.masked_fill(self_pair, 0.0)
+
+    def _inplace(self, q, m):
+        return not (torch.is_grad_enabled() and (q.requires_grad or m.requires_grad))
 
     def potential(self, q):
         n = q.shape[-2]
         m = self._m(q)
-        out = q.new_zeros(q.shape[:-2]) if m.dim() == 1 else q.new_zeros(torch.broadcast_shapes(
-            q.shape[:-2], m.shape[:-1]))
+        inplace = self._inplace(q, m)
+        out = 0.0
         for lo, hi in self._blocks(n, q):
-            _, r2, self_pair = self._pairs(q, lo, hi)
-            self._guard(r2, self_pair)
-            inv_r = torch.where(self_pair, 0.0, r2.masked_fill(self_pair, 1.0).rsqrt())
-            mm = m[..., lo:hi, None] * m[..., None, :]
-            out = out + (mm * inv_r).sum((-1, -2))
-        return -0.5 * self.G * out
+            _, inv_r = self._inverse_distances(q, lo, hi, 1, inplace)
+            out = out + (m[..., lo:hi] * (inv_r * m[..., None, :]).sum(-1)).sum(-1)
+        energy = -0.5 * self.G * out
+        self._guard(energy)
+        return energy
 
     def grad_potential(self, q):
-        """``dV/dq_i = G m_i sum_j m_j (q_i - q_j) / (r_ij^2 + eps^2)^{3/2}``, shape of ``q``."""
+        """``dV/dq_i = G m_i sum_j m_j (q_i - q_j) / (r_ij^2 + eps^2)^{3/2}``, shape of ``q``.
+
+        Dense pairwise algebra over row blocks (no Python loop over particles): about 20
+        floating-point operations per ordered pair, one evaluation per leapfrog step.
+        """
         n = q.shape[-2]
         m = self._m(q)
+        inplace = self._inplace(q, m)
         rows = []
         for lo, hi in self._blocks(n, q):
-            diff, r2, self_pair = self._pairs(q, lo, hi)
-            self._guard(r2, self_pair)
-            r2 = r2.masked_fill(self_pair, 1.0)
-            w = (r2 * r2.sqrt()).reciprocal().masked_fill(self_pair, 0.0) * m[..., None, :]   # m_j / r^3
-            rows.append((w[..., None] * diff).sum(-2))
+            diffs, w = self._inverse_distances(q, lo, hi, 3, inplace)
+            mj = m[..., None, :]
+            same = inplace and torch.broadcast_shapes(w.shape, mj.shape) == w.shape
+            w = w.mul_(mj) if same else w * mj                                # m_j / r_ij^3
+            rows.append(torch.stack([(w * dc).sum(-1) for dc in diffs], -1))
         acc = rows[0] if len(rows) == 1 else torch.cat(rows, dim=-2)
-        return self.G * m[..., None] * acc
+        out = self.G * m[..., None] * acc
+        self._guard(out)
+        return out
 
-    def _blocks(self, n, q):
-        rows = self.block_rows
-        if rows is None:  # keep (rows, N, d) around 2**23 elements
-            batch = max(1, q[..., 0, 0].numel())
-            rows = max(1, min(n, (1 << 23) // max(1, n * q.shape[-1] * batch)))
-        return [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
-
-    def _guard(self, r2, self_pair):
-        if self.softening == 0 and not torch.jit.is_tracing():
-            if bool(((r2 == 0) & ~self_pair).any()):
-                raise ValueError("two particles are at the same position with softening=0 (the force is "
-                                 "infinite); separate them or pass softening > 0")
+    def _guard(self, out):
+        """Coincident particles (softening 0) give 0 * Inf = NaN: raise a clear error instead."""
+        if self.softening == 0 and not torch.jit.is_tracing() and not bool(torch.isfinite(out.detach()).all()):
+            raise ValueError("two particles are at the same position with softening=0 (the force is "
+                             "infinite); separate them or pass softening > 0")
 
 
 class Kepler(HamiltonianSystem):
