@@ -262,16 +262,18 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
     """Fit a learned Hamiltonian to snapshot pairs by backpropagating through ``substeps`` steps of ``method``.
 
     ``q_in, p_in, q_out, p_out``: ``(M, N, d)``, ``(q_out, p_out)`` the state ``dt`` after
-    ``(q_in, p_in)``. Loss: mean squared error of the predicted change, each of ``q`` and ``p``
-    scaled by the standard deviation of its true change. Adam with cosine decay; mini-batches
+    ``(q_in, p_in)``. Loss: mean squared error of the predicted state, the error of each
+    particle's ``q`` and ``p`` scaled by the standard deviation of that particle's true change
+    (so a light outer planet counts as much as the star). Adam with cosine decay; mini-batches
     drawn with ``generator``. Returns the loss history (one value per iteration).
     """
     if q_in.shape != p_in.shape or q_in.shape != q_out.shape or q_out.shape != p_out.shape:
         raise ValueError("q_in, p_in, q_out, p_out must have equal shapes (M, N, d)")
     dtype = next(model.parameters()).dtype
     q_in, p_in, q_out, p_out = (x.to(dtype) for x in (q_in, p_in, q_out, p_out))
-    sq = (q_out - q_in).std().clamp_min(1e-12)
-    sp = (p_out - p_in).std().clamp_min(1e-12)
+    # each particle's error in units of its own typical change (light bodies count as much as heavy ones)
+    sq = (q_out - q_in).std(dim=(0, -1), keepdim=True).clamp_min(1e-12)
+    sp = (p_out - p_in).std(dim=(0, -1), keepdim=True).clamp_min(1e-12)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations)
     losses = []

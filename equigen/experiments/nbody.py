@@ -51,7 +51,7 @@ class NBodyConfig(ExperimentConfig):
     train_snapshots: int = 200         # per trajectory
     test_trajectories: int = 4
     delta: float = 0.05                # time between snapshots (the learned step)
-    truth_substeps: int = 5            # yoshida4 substeps per snapshot for the data
+    truth_substeps: int = 2            # yoshida4 substeps per snapshot (data and reference rollouts)
     rollout_steps: int = 10_000
     iterations: int = 600              # Adam iterations per network
     batch_size: int = 256
