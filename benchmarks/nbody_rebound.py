@@ -15,7 +15,9 @@ integrators differ. The final positions of the two drift-kick-drift runs are com
 Part 2, speed. Steps per second of ``integrate(NBodyGravity, ..., "leapfrog")`` for one
 system of N = 8, 64, 512, 4096 bodies and for a batch of 1,024 systems of 8 bodies, and of
 REBOUND's leapfrog (``gravity = "basic"``, direct summation) on the same inputs, measured in
-the same process, interleaved, best of several rounds (the machine may be shared). The batch is
+the same process, interleaved, best of several rounds. Times are CPU time of this process
+(``time.process_time``; torch on one thread, REBOUND single-threaded), so time slices lost
+to other processes on a shared machine do not count; wall-clock ratios are reported too. The batch is
 compared with a Python loop over 1,024 REBOUND simulations stepped in lock-step (one call
 per system per step, what a batched training loop would need) and, REBOUND's best case,
 each simulation advanced through all steps in one call. Next to each time: the FLOP floor
@@ -122,9 +124,9 @@ def gemm_peak_gflops(n: int = 512, rounds: int = 5) -> float:
     b = torch.randn(n, n, dtype=torch.float64)
     best = float("inf")
     for _ in range(rounds):
-        t = time.perf_counter()
+        t = time.process_time()
         a @ b
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return 2 * n ** 3 / best / 1e9
 
 
@@ -137,25 +139,34 @@ def random_cluster(n, batch=None, seed=0):
     return m, q, v
 
 
+def _clock():
+    return time.process_time(), time.perf_counter()
+
+
+def _since(start):
+    cpu, wall = _clock()
+    return cpu - start[0], wall - start[1]
+
+
 def time_equigen(m, q, v, dt, steps):
     system = NBodyGravity(m, softening=0.0)
     p = m[:, None] * v
     with torch.no_grad():
-        t = time.perf_counter()
+        t = _clock()
         integrate(system, q, p, dt, steps, method="leapfrog", save_every=steps)
-        return time.perf_counter() - t
+        return _since(t)
 
 
 def time_rebound(m, q, v, dt, steps):
     sim = rebound_sim(m.tolist(), q.tolist(), v.tolist(), dt)
-    t = time.perf_counter()
+    t = _clock()
     sim.steps(steps)
-    return time.perf_counter() - t
+    return _since(t)
 
 
 def time_rebound_batch(m, q, v, dt, steps, lockstep):
     sims = [rebound_sim(m.tolist(), q[b].tolist(), v[b].tolist(), dt) for b in range(q.shape[0])]
-    t = time.perf_counter()
+    t = _clock()
     if lockstep:
         for _ in range(steps):
             for sim in sims:
@@ -163,7 +174,12 @@ def time_rebound_batch(m, q, v, dt, steps, lockstep):
     else:
         for sim in sims:
             sim.steps(steps)
-    return time.perf_counter() - t
+    return _since(t)
+
+
+def _best(times, steps):
+    """Best (CPU, wall) seconds per step over rounds."""
+    return min(t[0] for t in times) / steps, min(t[1] for t in times) / steps
 
 
 def speed(sizes, batch, batch_n, rounds, peak) -> list[dict]:
@@ -175,13 +191,13 @@ def speed(sizes, batch, batch_n, rounds, peak) -> list[dict]:
         ours, theirs = [], []
         time_equigen(m, q, v, dt, 2)  # warm-up
         for _ in range(rounds):
-            ours.append(time_equigen(m, q, v, dt, steps) / steps)
-            theirs.append(time_rebound(m, q, v, dt, steps) / steps)
-        a, b = min(ours), min(theirs)
+            ours.append(time_equigen(m, q, v, dt, steps))
+            theirs.append(time_rebound(m, q, v, dt, steps))
+        (a, a_wall), (b, b_wall) = _best(ours, steps), _best(theirs, steps)
         pairs = n * (n - 1)
         rows.append({"case": f"single system N={n}", "N": n, "steps_timed": steps,
                      "equigen_steps_per_s": 1 / a, "rebound_steps_per_s": 1 / b,
-                     "equigen_time_over_rebound": a / b,
+                     "equigen_time_over_rebound": a / b, "equigen_time_over_rebound_wall": a_wall / b_wall,
                      "flop_floor_s_per_step": pairs * FLOPS_PER_PAIR / (peak * 1e9),
                      "equigen_s_per_step": a, "rebound_s_per_step": b})
     m, q, v = random_cluster(batch_n, batch)
@@ -189,16 +205,17 @@ def speed(sizes, batch, batch_n, rounds, peak) -> list[dict]:
     time_equigen(m, q, v, dt, 2)
     ours, lock, each = [], [], []
     for _ in range(rounds):
-        ours.append(time_equigen(m, q, v, dt, steps) / steps)
-        lock.append(time_rebound_batch(m, q, v, dt, steps, lockstep=True) / steps)
-        each.append(time_rebound_batch(m, q, v, dt, steps, lockstep=False) / steps)
-    a = min(ours)
+        ours.append(time_equigen(m, q, v, dt, steps))
+        lock.append(time_rebound_batch(m, q, v, dt, steps, lockstep=True))
+        each.append(time_rebound_batch(m, q, v, dt, steps, lockstep=False))
+    (a, a_wall), (lk, lk_wall), (ea, _) = _best(ours, steps), _best(lock, steps), _best(each, steps)
     rows.append({"case": f"batch of {batch} systems, N={batch_n}", "N": batch_n, "batch": batch,
                  "steps_timed": steps, "equigen_steps_per_s": 1 / a,
-                 "rebound_python_loop_lockstep_steps_per_s": 1 / min(lock),
-                 "rebound_each_system_one_call_steps_per_s": 1 / min(each),
-                 "equigen_speedup_over_lockstep_loop": min(lock) / a,
-                 "equigen_speedup_over_one_call_per_system": min(each) / a,
+                 "rebound_python_loop_lockstep_steps_per_s": 1 / lk,
+                 "rebound_each_system_one_call_steps_per_s": 1 / ea,
+                 "equigen_speedup_over_lockstep_loop": lk / a,
+                 "equigen_speedup_over_lockstep_loop_wall": lk_wall / a_wall,
+                 "equigen_speedup_over_one_call_per_system": ea / a,
                  "flop_floor_s_per_step": batch * batch_n * (batch_n - 1) * FLOPS_PER_PAIR / (peak * 1e9),
                  "equigen_s_per_step": a})
     return rows

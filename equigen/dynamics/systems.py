@@ -155,6 +155,7 @@ class NBodyGravity(HamiltonianSystem):
         self.G = _positive("G", G)
         self.softening = _positive("softening", softening, allow_zero=True)
         self.block_rows = block_rows
+        self._workspace = {}
 
     @property
     def num_bodies(self) -> int:
@@ -191,33 +192,21 @@ class NBodyGravity(HamiltonianSystem):
     def grad_kinetic(self, p):
         return p / self._m(p)[..., None]
 
-    def _blocks(self, n, q):
-        """Row blocks ``[lo, hi)`` keeping each ``(..., rows, N)`` work array near 2**17 elements (cache-sized)."""
+    def _blocks(self, n, q, elements=1 << 17):
+        """Row blocks ``[lo, hi)`` keeping each ``(..., rows, N)`` work array near ``elements`` (cache-sized)."""
         rows = self.block_rows
         if rows is None:
             batch = max(1, q[..., 0, 0].numel())
-            rows = max(1, min(n, (1 << 17) // max(1, n * batch)))
+            rows = max(1, min(n, elements // max(1, n * batch)))
         return [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
 
-    def _inverse_distances(self, q, lo, hi, power, inplace):
-        """Per-component differences ``q_i - q_j`` (rows ``lo:hi``) and ``(r_ij^2 + eps^2)^(-power/2)``.
+    def _inverse_distances(self, q, lo, hi, power):
+        """Differentiable: per-component ``q_i - q_j`` (rows ``lo:hi``) and ``(r_ij^2 + eps^2)^(-power/2)``.
 
-        Self pairs get 0. Dense ``(..., rows, N)`` tensor algebra, one pass per operation; in
-        place when no gradient is needed (rollouts), out of place otherwise (training, gradcheck).
+        Self pairs get 0. Out of place, so autograd can differentiate it (training, gradcheck).
         """
         n = q.shape[-2]
         diffs = [q[..., lo:hi, None, c] - q[..., None, :, c] for c in range(q.shape[-1])]
-        if inplace:
-            r2 = diffs[0] * diffs[0]
-            for dc in diffs[1:]:
-                r2.addcmul_(dc, dc)
-            if self.softening:
-                r2.add_(self.softening ** 2)
-            r2.diagonal(offset=lo, dim1=-2, dim2=-1).fill_(math.inf)   # self pairs: r^-k = 0
-            w = r2.rsqrt_()
-            if power == 3:
-                w.mul_(w * w)
-            return diffs, w
         r2 = sum(dc * dc for dc in diffs)
         if self.softening:
             r2 = r2 + self.softening ** 2
@@ -227,45 +216,77 @@ class NBodyGravity(HamiltonianSystem):
             w = w * w * w
         return diffs, w.masked_fill(self_pair, 0.0)
 
-    def _inplace(self, q, m):
-        return not (torch.is_grad_enabled() and (q.requires_grad or m.requires_grad))
-
     def potential(self, q):
         n = q.shape[-2]
         m = self._m(q)
-        inplace = self._inplace(q, m)
         out = 0.0
         for lo, hi in self._blocks(n, q):
-            _, inv_r = self._inverse_distances(q, lo, hi, 1, inplace)
+            _, inv_r = self._inverse_distances(q, lo, hi, 1)
             out = out + (m[..., lo:hi] * (inv_r * m[..., None, :]).sum(-1)).sum(-1)
         energy = -0.5 * self.G * out
-        self._guard(energy)
+        self._guard(energy, q)
         return energy
 
     def grad_potential(self, q):
         """``dV/dq_i = G m_i sum_j m_j (q_i - q_j) / (r_ij^2 + eps^2)^{3/2}``, shape of ``q``.
 
         Dense pairwise algebra over row blocks (no Python loop over particles): about 20
-        floating-point operations per ordered pair, one evaluation per leapfrog step.
+        floating-point operations per ordered pair, one evaluation per leapfrog step. Without
+        gradients to record (rollouts) it runs in place in cached cache-sized work buffers;
+        otherwise out of place, differentiable.
         """
-        n = q.shape[-2]
         m = self._m(q)
-        inplace = self._inplace(q, m)
-        rows = []
-        for lo, hi in self._blocks(n, q):
-            diffs, w = self._inverse_distances(q, lo, hi, 3, inplace)
-            mj = m[..., None, :]
-            same = inplace and torch.broadcast_shapes(w.shape, mj.shape) == w.shape
-            w = w.mul_(mj) if same else w * mj                                # m_j / r_ij^3
-            rows.append(torch.stack([(w * dc).sum(-1) for dc in diffs], -1))
-        acc = rows[0] if len(rows) == 1 else torch.cat(rows, dim=-2)
+        if torch.is_grad_enabled() and (q.requires_grad or m.requires_grad):
+            rows = []
+            for lo, hi in self._blocks(q.shape[-2], q):
+                diffs, w = self._inverse_distances(q, lo, hi, 3)
+                w = w * m[..., None, :]                                           # m_j / r_ij^3
+                rows.append(torch.stack([(w * dc).sum(-1) for dc in diffs], -1))
+            acc = rows[0] if len(rows) == 1 else torch.cat(rows, dim=-2)
+        else:
+            acc = self._acceleration_inplace(q, m)
         out = self.G * m[..., None] * acc
-        self._guard(out)
+        self._guard(out, q)
         return out
 
-    def _guard(self, out):
-        """Coincident particles (softening 0) give 0 * Inf = NaN: raise a clear error instead."""
-        if self.softening == 0 and not torch.jit.is_tracing() and not bool(torch.isfinite(out.detach()).all()):
+    def _acceleration_inplace(self, q, m):
+        """``sum_j m_j (q_i - q_j) / r_ij^3`` without autograd, in reused buffers (no page faults)."""
+        batch = torch.broadcast_shapes(q.shape[:-2], m.shape[:-1])
+        n, d = q.shape[-2], q.shape[-1]
+        q = q.expand(*batch, n, d)
+        blocks = self._blocks(n, q, 1 << 16)
+        rows = blocks[0][1] - blocks[0][0]
+        key = (tuple(batch), rows, n, d, q.dtype, q.device)
+        ws = self._workspace.get(key)
+        if ws is None:
+            if len(self._workspace) >= 4:
+                self._workspace.clear()
+            ws = self._workspace[key] = (q.new_empty(d, *batch, rows, n), q.new_empty(*batch, rows, n),
+                                         q.new_empty(d, *batch, rows, n))
+        qt = q.movedim(-1, 0)                                                     # (d, ..., N)
+        out = q.new_empty(d, *batch, n)
+        mj = m[..., None, :]
+        for lo, hi in blocks:
+            k = hi - lo
+            diff, r2, tmp = ws if k == rows else (ws[0][..., :k, :], ws[1][..., :k, :], ws[2][..., :k, :])
+            torch.sub(qt[..., lo:hi, None], qt[..., None, :], out=diff)            # q_i - q_j per component
+            torch.mul(diff[0], diff[0], out=r2)
+            for c in range(1, d):
+                r2.addcmul_(diff[c], diff[c])
+            if self.softening:
+                r2.add_(self.softening ** 2)
+            r2.diagonal(offset=lo, dim1=-2, dim2=-1).fill_(math.inf)             # self pairs: r^-3 = 0
+            w = r2.rsqrt_()
+            torch.mul(w, w, out=tmp[0])
+            w.mul_(tmp[0]).mul_(mj)                                              # m_j / r_ij^3
+            torch.mul(diff, w, out=tmp)
+            torch.sum(tmp, -1, out=out[..., lo:hi])
+        return out.movedim(0, -1)
+
+    def _guard(self, out, q):
+        """Coincident particles (softening 0) give Inf or 0 * Inf = NaN from finite positions: raise instead."""
+        if self.softening == 0 and not torch.jit.is_tracing() and not bool(torch.isfinite(out.detach()).all()) \
+                and bool(torch.isfinite(q.detach()).all()):
             raise ValueError("two particles are at the same position with softening=0 (the force is "
                              "infinite); separate them or pass softening > 0")
 

@@ -50,6 +50,23 @@ def test_nbody_blocked_pairs_equal_dense_and_batched_masses():
         torch.testing.assert_close(dense.potential(q)[b], NBodyGravity(m[b]).potential(q[b]))
 
 
+@pytest.mark.parametrize("softening", [0.0, 0.3])
+@pytest.mark.parametrize("shape, mshape, block_rows", [((6, 3), (6,), None), ((4, 9, 2), (9,), 4),
+                                                        ((3, 5, 3), (3, 5), None), ((5, 3), (2, 5), 2)])
+def test_nbody_inplace_rollout_path_equals_differentiable_path(softening, shape, mshape, block_rows):
+    m = torch.rand(*mshape, dtype=F64, generator=torch.Generator().manual_seed(5)) + 0.2
+    s = NBodyGravity(m, softening=softening, block_rows=block_rows)
+    q = rand(*shape, seed=6)
+    with torch.no_grad():
+        fast = s.grad_potential(q)                      # cached in-place buffers
+        again = s.grad_potential(q + 0.0)               # buffers reused
+    slow = s.grad_potential(q.clone().requires_grad_(True))   # out of place, differentiable
+    torch.testing.assert_close(fast, slow.detach(), rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(again, fast, rtol=0, atol=0)
+    expected = grad(s.potential, q)                      # sums over the mass sets when they broadcast
+    torch.testing.assert_close(fast if fast.shape == q.shape else fast.sum(0), expected, rtol=1e-12, atol=1e-13)
+
+
 def test_two_body_energy_by_hand():
     s = NBodyGravity(torch.tensor([2.0, 3.0], dtype=F64), G=0.5)
     q = torch.tensor([[0.0, 0, 0], [0, 4.0, 0]], dtype=F64)
