@@ -62,6 +62,12 @@ def _positive_int(name, value):
     return value
 
 
+def _positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a finite positive number")
+    return float(value)
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable scalars of ``module``."""
     return sum(t.numel() for t in module.parameters() if t.requires_grad)
@@ -137,11 +143,14 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
     integrators apply); without, one network of ``(q, p)`` (non-separable: integrate with
     ``"implicit_midpoint"``). It conserves its own ``H`` under a symplectic method, but not
     momentum or angular momentum: it is the unconstrained twin of :class:`PairPotentialNet`.
+    ``energy_scale`` multiplies the network's output (set it to the data's typical energy,
+    e.g. the mean kinetic energy, so that an O(1) network output is the right size).
     """
 
     def __init__(self, num_bodies: int, dim: int, *, masses=None, hidden: int = 64, layers: int = 2,
-                 dtype=None, device=None, generator=None):
+                 energy_scale: float = 1.0, dtype=None, device=None, generator=None):
         super().__init__()
+        self.energy_scale = _positive_float("energy_scale", energy_scale)
         self.shape = (_positive_int("num_bodies", num_bodies), _positive_int("dim", dim))
         _positive_int("hidden", hidden), _positive_int("layers", layers)
         self.separable = masses is not None
@@ -158,7 +167,7 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
 
     def _net(self, x):
         w = self.net[0].weight
-        return self.net(x.to(w.dtype)).squeeze(-1).to(x.dtype)
+        return self.energy_scale * self.net(x.to(w.dtype)).squeeze(-1).to(x.dtype)
 
     def kinetic(self, p):
         return 0.5 * ((p * p).sum(-1) / self.masses.to(p.dtype)).sum(-1)
@@ -181,8 +190,8 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
 class PairPotentialNet(nn.Module, HamiltonianSystem):
     """``H = sum_i |p_i|^2 / 2 m_i + sum_{i<j} m_i m_j phi(r_ij)``, ``phi`` a learned function of distance.
 
-    ``masses``: ``(N,)`` positive. ``phi`` is an MLP of the features ``(1/r, r)`` (gravity-like
-    potentials are in reach of one linear layer). ``forward(q, masses)`` returns the pair
+    ``masses``: ``(N,)`` positive. ``phi`` is ``energy_scale`` times an MLP of the features
+    ``(1/r, r)`` (smooth softplus activations). ``forward(q, masses)`` returns the pair
     energy ``(...)`` of positions ``(..., N, d)`` with node masses ``(N,)``; it is invariant
     under E(d) acting on ``q`` and under permutations of particles with their masses (checked
     by the symmetry sweep). Forces by autograd are central and pairwise opposite, so linear
@@ -192,8 +201,10 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
     symmetry = Symmetry(lambda: E3() * Permutations(), ("positions", "nodes"), None,
                         note="exact for any weights; distances must be non-zero (phi uses 1/r)")
 
-    def __init__(self, masses, *, hidden: int = 32, layers: int = 2, dtype=None, device=None, generator=None):
+    def __init__(self, masses, *, hidden: int = 32, layers: int = 2, energy_scale: float = 1.0, dtype=None,
+                 device=None, generator=None):
         super().__init__()
+        self.energy_scale = _positive_float("energy_scale", energy_scale)
         _positive_int("hidden", hidden), _positive_int("layers", layers)
         self.register_buffer("masses", _check_masses(masses, dtype=dtype, device=device))
         self.phi = mlp([2] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
@@ -214,7 +225,7 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
             raise ValueError(f"particles {int(i[k])} and {int(j[k])} are at the same position; phi uses 1/r, "
                              "so separate them")
 
-    def twin(self, dim: int = 3, *, generator=None) -> HamiltonianNet:
+    def twin(self, dim: int = 3, *, energy_scale: float = 1.0, generator=None) -> HamiltonianNet:
         """The unconstrained twin: a :class:`HamiltonianNet` with the same masses (known kinetic
         energy) and an MLP ``V(q)`` of all ``N * dim`` coordinates, its width chosen so its
         parameter count is closest to this model's. Same interface, no symmetry built in.
@@ -227,8 +238,8 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
             return n * dim * h + h + (layers - 1) * (h * h + h) + h + 1
 
         hidden = min(range(1, 4097), key=lambda h: abs(size(h) - target))
-        return HamiltonianNet(n, dim, masses=self.masses, hidden=hidden, layers=layers, dtype=dtype, device=device,
-                              generator=generator)
+        return HamiltonianNet(n, dim, masses=self.masses, hidden=hidden, layers=layers, energy_scale=energy_scale,
+                              dtype=dtype, device=device, generator=generator)
 
     def pair_distances(self, q):
         """Distances ``r_ij`` for ``i < j``: ``(..., N, d) -> (..., N(N-1)/2)``, and the pair indices."""
@@ -242,7 +253,7 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
         r, (i, j) = self.pair_distances(q)
         w = self.phi[0].weight
         feats = torch.stack([r.reciprocal(), r], -1).to(w.dtype)
-        phi = self.phi(feats).squeeze(-1).to(q.dtype)
+        phi = self.energy_scale * self.phi(feats).squeeze(-1).to(q.dtype)
         mm = (masses[i] * masses[j]).to(q.dtype)
         return (mm * phi).sum(-1)
 

@@ -130,9 +130,16 @@ class NBodyConservation(Experiment):
         models["linear"] = LinearDynamics(4, 3).fit(qs, ps)
         result.timings["fit_linear_s"] = time.perf_counter() - t0
         masses32 = torch.tensor(MASSES, dtype=torch.float32)
+        # the same data-driven energy unit for both networks: the mean kinetic energy of the snapshots
+        # (virial: |V| ~ 2T); the pair model's unit is per unit of m_i m_j summed over pairs
+        kinetic = float(truth.kinetic(p_in).mean())
+        mm = torch.tensor(MASSES, dtype=torch.float64)
+        pair_mass = float((mm[:, None] * mm[None, :]).triu(1).sum())
         for name, model in (
-            ("hnn", HamiltonianNet(4, 3, masses=masses32, hidden=config.hidden, generator=gen)),
-            ("pair", PairPotentialNet(masses32, hidden=config.hidden, generator=gen)),
+            ("hnn", HamiltonianNet(4, 3, masses=masses32, hidden=config.hidden, energy_scale=kinetic,
+                                   generator=gen)),
+            ("pair", PairPotentialNet(masses32, hidden=config.hidden, energy_scale=kinetic / pair_mass,
+                                      generator=gen)),
         ):
             t0 = time.perf_counter()
             losses[name] = train_one_step(model, q_in, p_in, q_out, p_out, config.delta,
