@@ -103,16 +103,25 @@ class LinearDynamics(nn.Module):
                              f"got {tuple(q.shape)} and {tuple(p.shape)}")
         return torch.cat([q.reshape(*q.shape[:-2], -1), p.reshape(*p.shape[:-2], -1)], -1)
 
-    def fit(self, q: torch.Tensor, p: torch.Tensor, *, ridge: float = 0.0) -> LinearDynamics:
-        """Least-squares fit on trajectories ``(T, ..., N, d)``; returns ``self``."""
+    def fit(self, q: torch.Tensor, p: torch.Tensor, *, ridge: float = 0.0, rcond: float = 1e-10) -> LinearDynamics:
+        """Least-squares fit on trajectories ``(T, ..., N, d)``; returns ``self``.
+
+        Minimum-norm solution by SVD: directions the data never vary in (e.g. the centre of
+        mass, fixed in a centre-of-mass frame) get singular values below ``rcond`` times the
+        largest and are mapped to zero instead of amplifying rounding errors. ``ridge > 0``
+        solves the regularised normal equations instead.
+        """
         if q.dim() < 3 or q.shape[0] < 2:
             raise ValueError(f"q, p must be trajectories (T >= 2, ..., N, d), got {tuple(q.shape)}")
         s = self._flat(q, p).to(self.A.dtype)
         x, y = s[:-1].reshape(-1, s.shape[-1]), s[1:].reshape(-1, s.shape[-1])
         if self.bias:
             x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-        coef = torch.linalg.solve(gram, x.T @ y)   # (n [+1], n)
+        if ridge > 0:
+            gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+            coef = torch.linalg.solve(gram, x.T @ y)   # (n [+1], n)
+        else:
+            coef = torch.linalg.pinv(x, rtol=rcond) @ y
         self.A.copy_(coef[: s.shape[-1]].T)
         if self.bias:
             self.b.copy_(coef[-1])
