@@ -118,10 +118,11 @@ class NBodyConservation(Experiment):
     Config = NBodyConfig
 
     def execute(self, config, *, seed, out_dir, result):
-        gen = torch.Generator().manual_seed(seed)
-        truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64))
+        gen = torch.Generator().manual_seed(seed)          # CPU generator: same data on every device
+        dev = torch.device(config.device)
+        truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64, device=dev))
         t0 = time.perf_counter()
-        q0, p0 = planetary_systems(config.train_trajectories, generator=gen)
+        q0, p0 = (x.to(dev) for x in planetary_systems(config.train_trajectories, generator=gen))
         k = config.train_snapshots - 1
         with torch.no_grad():
             qs, ps = integrate(truth, q0, p0, config.delta / config.truth_substeps, k * config.truth_substeps,
@@ -132,7 +133,7 @@ class NBodyConservation(Experiment):
 
         models, losses = {}, {}
         t0 = time.perf_counter()
-        models["linear"] = LinearDynamics(4, 3).fit(qs, ps)
+        models["linear"] = LinearDynamics(4, 3, device=dev).fit(qs, ps)
         result.timings["fit_linear_s"] = time.perf_counter() - t0
         masses32 = torch.tensor(MASSES, dtype=torch.float32)
         # the same data-driven energy unit for both networks: the mean kinetic energy of the snapshots
@@ -143,6 +144,7 @@ class NBodyConservation(Experiment):
         pair = PairPotentialNet(masses32, hidden=config.hidden, energy_scale=kinetic / pair_mass, generator=gen)
         hnn = pair.twin(3, energy_scale=kinetic, generator=gen)   # unconstrained twin, parameter count matched
         for name, model in (("hnn", hnn), ("pair", pair)):
+            model.to(dev)
             t0 = time.perf_counter()
             losses[name] = train_one_step(model, q_in, p_in, q_out, p_out, config.delta,
                                           iterations=config.iterations, batch_size=config.batch_size,
@@ -151,7 +153,7 @@ class NBodyConservation(Experiment):
             models[name] = copy.deepcopy(model).double()  # roll out in float64 whatever it was trained in
 
         # new initial conditions, rolled out by the truth (same integrator, same step) and by each model
-        qt0, pt0 = planetary_systems(config.test_trajectories, generator=gen)
+        qt0, pt0 = (x.to(dev) for x in planetary_systems(config.test_trajectories, generator=gen))
         n, every = config.rollout_steps, max(1, config.rollout_steps // 1000)
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -176,7 +178,10 @@ class NBodyConservation(Experiment):
 
         rows, curves = [], {}
         steps_axis = torch.arange(true_q.shape[0]) * every
+        true_q = true_q.cpu()
+        truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64))
         for name, (q, p) in trajectories.items():
+            q, p = q.cpu(), p.cpu()
             finite = torch.isfinite(q).all(dim=(-1, -2, -3)) & torch.isfinite(p).all(dim=(-1, -2, -3))
             d = drifts(truth, q, p)
             pos_err = (q - true_q).flatten(-2).norm(dim=-1) / true_q.flatten(-2).norm(dim=-1)
