@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from equigen.dynamics import (
     METHODS,
@@ -26,6 +28,7 @@ from equigen.testing import (
     measure_conservation,
     symplecticity_error,
 )
+from equigen.testing import strategies as gst
 
 F64 = torch.float64
 ALL = list(METHODS)
@@ -257,3 +260,20 @@ def test_bad_arguments():
         step(Kepler(), q0, p0, "0.1")
     with pytest.raises(TypeError, match="q"):
         step(Kepler(), [1.0, 0.0], p0, 0.1)
+
+
+@settings(max_examples=15)
+@given(pos=gst.point_clouds(min_points=2, max_points=4, dtype=F64, min_separation=0.5, scale=1.0),
+       seed=st.integers(0, 2**16), method=st.sampled_from(ALL))
+def test_symplecticity_property_on_random_nbody_states(pos, seed, method):
+    """Property: at any well-separated N-body state, J^T Omega J = Omega exactly for the symplectic
+    methods and visibly not for the others (hypothesis draws positions, momenta and masses)."""
+    g = torch.Generator().manual_seed(seed)
+    n = pos.shape[0]
+    system = NBodyGravity(torch.rand(n, generator=g, dtype=F64) + 0.5)
+    p = 0.5 * torch.randn(n, 3, generator=g, dtype=F64)
+    fn = stepper(system, 0.05, method)
+    if METHODS[method].is_symplectic:
+        assert_symplectic(fn, (pos, p))
+    else:
+        assert symplecticity_error(fn, (pos, p)) > 1e-9
