@@ -22,7 +22,7 @@ Example::
     >>> import torch
     >>> from equigen.dynamics import PairPotentialNet, integrate
     >>> model = PairPotentialNet(torch.ones(3), generator=torch.Generator().manual_seed(0)).double()
-    >>> q0 = torch.randn(3, 3, dtype=torch.float64)
+    >>> q0 = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     >>> q, p = integrate(model, q0, torch.zeros_like(q0), 0.01, 10)
 """
 
@@ -286,9 +286,15 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
     particle's ``q`` and ``p`` scaled by the standard deviation of that particle's true change
     (so a light outer planet counts as much as the star). Adam with cosine decay; mini-batches
     drawn with ``generator``. Returns the loss history (one value per iteration).
+
+    This is a small local optimisation loop for the learned-dynamics models (no checkpoints,
+    no resume); long trainings belong to the project's ``equigen.train.Trainer``.
     """
     if q_in.shape != p_in.shape or q_in.shape != q_out.shape or q_out.shape != p_out.shape:
         raise ValueError("q_in, p_in, q_out, p_out must have equal shapes (M, N, d)")
+    for name, v in (("substeps", substeps), ("iterations", iterations), ("batch_size", batch_size)):
+        _positive_int(name, v)
+    _positive_float("lr", lr)
     dtype = next(model.parameters()).dtype
     q_in, p_in, q_out, p_out = (x.to(dtype) for x in (q_in, p_in, q_out, p_out))
     # each particle's error in units of its own typical change (light bodies count as much as heavy ones)
