@@ -177,6 +177,9 @@ class NBodyGravity(HamiltonianSystem):
                              f"axes {tuple(batch)} of q; use masses of shape ({n},) or (*batch, {n})") from None
         if self.softening == 0 and n > 1:
             x = q.detach()
+            with torch.no_grad():   # one force evaluation: NaN (0 * Inf) only if two particles coincide
+                if bool(torch.isfinite(self._acceleration_inplace(x, self._m(x))).all()):
+                    return
             for lo, hi in self._blocks(n, x):
                 r2 = sum((x[..., lo:hi, None, c] - x[..., None, :, c]) ** 2 for c in range(x.shape[-1]))
                 r2.diagonal(offset=lo, dim1=-2, dim2=-1).fill_(1.0)
