@@ -188,21 +188,26 @@ def _check_method_for(system, m: Method):
 # one step of each method; `force` is dV/dq at q (reused between leapfrog stages) or None
 # --------------------------------------------------------------------------------------------
 
+def _axpy(x, a, y):
+    """``x + a * y``; one fused operation when ``a`` is a number."""
+    return torch.add(x, y, alpha=a) if isinstance(a, float) else x + a * y
+
+
 def _kdk(system, q, p, dt, weights, grad_v):
     g = grad_v if grad_v is not None else system.grad_potential(q)
     for w in weights:
         h = w * dt
-        p = p - (0.5 * h) * g
-        q = q + h * system.grad_kinetic(p)
+        p = _axpy(p, -0.5 * h, g)
+        q = _axpy(q, h, system.grad_kinetic(p))
         g = system.grad_potential(q)
-        p = p - (0.5 * h) * g
+        p = _axpy(p, -0.5 * h, g)
     return q, p, g
 
 
 def _dkd(system, q, p, dt):
-    q = q + (0.5 * dt) * system.grad_kinetic(p)
-    p = p - dt * system.grad_potential(q)
-    q = q + (0.5 * dt) * system.grad_kinetic(p)
+    q = _axpy(q, 0.5 * dt, system.grad_kinetic(p))
+    p = _axpy(p, -dt, system.grad_potential(q))
+    q = _axpy(q, 0.5 * dt, system.grad_kinetic(p))
     return q, p
 
 

@@ -199,7 +199,7 @@ class NBodyGravity(HamiltonianSystem):
         """Row blocks ``[lo, hi)`` keeping each ``(..., rows, N)`` work array near ``elements`` (cache-sized)."""
         rows = self.block_rows
         if rows is None:
-            batch = max(1, q[..., 0, 0].numel())
+            batch = max(1, math.prod(q.shape[:-2]))
             rows = max(1, min(n, elements // max(1, n * batch)))
         return [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
 
@@ -246,14 +246,17 @@ class NBodyGravity(HamiltonianSystem):
                 w = w * m[..., None, :]                                           # m_j / r_ij^3
                 rows.append(torch.stack([(w * dc).sum(-1) for dc in diffs], -1))
             acc = rows[0] if len(rows) == 1 else torch.cat(rows, dim=-2)
+            out = self.G * m[..., None] * acc
         else:
-            acc = self._acceleration_inplace(q, m)
-        out = self.G * m[..., None] * acc
+            out = self._acceleration_inplace(q, m, scale=self.G)                  # already G m_i sum_j ...
         self._guard(out, q)
         return out
 
-    def _acceleration_inplace(self, q, m):
-        """``sum_j m_j (q_i - q_j) / r_ij^3`` without autograd, in reused buffers (no page faults)."""
+    def _acceleration_inplace(self, q, m, scale=None):
+        """``sum_j m_j (q_i - q_j) / r_ij^3`` without autograd, in reused buffers (no page faults).
+
+        With ``scale``, returns ``scale * m_i * sum_j ...`` (the gradient of the potential for ``scale = G``).
+        """
         batch = torch.broadcast_shapes(q.shape[:-2], m.shape[:-1])
         n, d = q.shape[-2], q.shape[-1]
         q = q.expand(*batch, n, d)
@@ -284,12 +287,14 @@ class NBodyGravity(HamiltonianSystem):
             w.mul_(tmp[0]).mul_(mj)                                              # m_j / r_ij^3
             torch.mul(diff, w, out=tmp)
             torch.sum(tmp, -1, out=out[..., lo:hi])
+        if scale is not None:
+            out.mul_(m).mul_(scale)
         return out.movedim(0, -1)
 
     def _guard(self, out, q):
         """Coincident particles (softening 0) give Inf or 0 * Inf = NaN from finite positions: raise instead."""
-        if self.softening == 0 and not torch.jit.is_tracing() and not bool(torch.isfinite(out.detach()).all()) \
-                and bool(torch.isfinite(q.detach()).all()):
+        if self.softening == 0 and not torch.jit.is_tracing() and not math.isfinite(float(out.detach().sum())) \
+                and not bool(torch.isfinite(out.detach()).all()) and bool(torch.isfinite(q.detach()).all()):
             raise ValueError("two particles are at the same position with softening=0 (the force is "
                              "infinite); separate them or pass softening > 0")
 
