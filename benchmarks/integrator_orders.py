@@ -63,7 +63,7 @@ def energy_run(method, steps, dt=0.05):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--long", action="store_true", help="also 10^6 Kepler steps for leapfrog and rk4")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", "--json", dest="out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = []

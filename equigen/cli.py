@@ -1,4 +1,4 @@
-"""Command line: ``equigen bench``, ``equigen list``, ``equigen --version``."""
+"""Command line: ``equigen bench``, ``equigen check``, ``equigen list``, ``equigen --version``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ EXAMPLES = """examples:
   equigen bench --quick                     run every experiment at the quick scale
   equigen bench --only symmetry-kit --out out/
   equigen list
+  equigen check mypkg.layers:MyLayer --group SE3 --in positions,scalars --out positions,scalars
+  equigen check equigen.testing.reference_maps:pairwise_distances --group E3 --in positions --invariant
+"""
+
+CHECK_EXAMPLES = """examples:
+  equigen check mypkg.layers:MyLayer --group SE3 --in positions,scalars --out positions,scalars
+  equigen check layer.py:energy --group "E3*Permutations" --in positions --invariant
+  equigen check mypkg.fno:Block --group GridShifts2 --in field --out field --dim 2 --features 3
+  equigen check equigen.nn:EGNN                   (a class declaring `symmetry` brings its own claim)
+
+groups: SO, O, SE, E, Translations, Dilations (+ dimension, default 3), Permutations,
+        GridShifts, GridReflections (+ number of grid axes); products with '*'.
+kinds:  positions, vectors, pseudovectors, scalars, nodes, edge_index, batch, field, or e3nn irreps
+        such as 2x0e+1x1o. Exit status: 0 all pass, 1 a violation, 2 usage error.
 """
 
 
@@ -70,6 +84,31 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _split(value: str | None):
+    return None if value is None else tuple(k.strip() for k in value.split(",") if k.strip())
+
+
+def _cmd_check(args) -> int:
+    threads = _set_thread_defaults()
+    from equigen.testing.check import check_target, format_rows, load_target, parse_group
+
+    try:
+        target = load_target(args.target)
+        group = parse_group(args.group) if args.group else None
+        out_kinds = None if args.invariant else _split(args.out)
+        if group is not None and args.out is None and not args.invariant:
+            raise ValueError("give --out KINDS, or --invariant for invariant outputs")
+        rows = check_target(target, group=group, in_kinds=_split(args.in_kinds), out_kinds=out_kinds,
+                            dtypes=_split(args.dtype), max_examples=args.examples, dim=args.dim,
+                            features=args.features, max_nodes=args.max_nodes)
+    except (ValueError, TypeError) as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 2
+    print(f"equigen check {args.target} ({threads})")
+    print(format_rows(rows))
+    return 0 if all(r.passed for r in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from equigen import __version__
 
@@ -87,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.set_defaults(func=_cmd_bench)
+    chk = sub.add_parser("check", help="property-test a layer's claimed symmetry from the shell",
+                         description="Search inputs and group elements for a violation of the claimed "
+                                     "symmetry; prints a pass/fail table with the measured errors.",
+                         epilog=CHECK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    chk.add_argument("target", help="MODULE:CALLABLE or path/to/file.py:CALLABLE (function, module class, "
+                                    "or class with symmetry_example)")
+    chk.add_argument("--group", help="claimed group, e.g. SE3, E(2), O3*Permutations, GridShifts2")
+    chk.add_argument("--in", dest="in_kinds", metavar="KINDS", help="comma-separated kinds of the inputs")
+    outs = chk.add_mutually_exclusive_group()
+    outs.add_argument("--out", metavar="KINDS", help="comma-separated kinds of the outputs")
+    outs.add_argument("--invariant", action="store_true", help="every output is invariant")
+    chk.add_argument("--dtype", default="float64,float32", help="dtypes to check (default: float64,float32)")
+    chk.add_argument("--examples", type=int, default=40, help="hypothesis examples per dtype (default: 40)")
+    chk.add_argument("--dim", type=int, default=3, help="dimension of vectors / grid axes (default: 3)")
+    chk.add_argument("--features", type=int, default=4, help="channels of scalars and fields (default: 4)")
+    chk.add_argument("--max-nodes", type=int, default=12, help="largest drawn point cloud (default: 12)")
+    chk.set_defaults(func=_cmd_check)
     lst = sub.add_parser("list", help="list the experiments and their presets")
     lst.set_defaults(func=_cmd_list)
     return parser

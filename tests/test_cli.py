@@ -46,3 +46,50 @@ def test_bad_arguments_exit_nonzero(args, tmp_path):
     out = _run(*args, "--out", str(tmp_path)) if args[0] == "bench" and "nope" in args else _run(*args)
     assert out.returncode != 0
     assert out.stderr
+
+
+def test_check_passes_a_correct_layer():
+    out = _run("check", "equigen.testing.reference_maps:pairwise_distances", "--group", "E3", "--in", "positions",
+               "--invariant", "--examples", "10")
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("float")]
+    assert results == ["PASS", "PASS"], out.stdout
+
+
+def test_check_fails_a_broken_layer_with_its_counterexample():
+    out = _run("check", "equigen.testing.reference_maps:anisotropic_z", "--group", "SO3", "--in", "vectors",
+               "--out", "vectors", "--dtype", "float64", "--examples", "10")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "FAIL" in out.stdout and "180 deg" in out.stdout
+
+
+def test_check_a_module_class_from_a_file(tmp_path):
+    layer = tmp_path / "my_layer.py"
+    layer.write_text(
+        "import torch\n"
+        "class Centred(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = torch.nn.Linear(4, 1)\n"
+        "    def forward(self, pos, h):\n"
+        "        return (pos - pos.mean(0)) * self.w(h)\n")
+    out = _run("check", f"{layer}:Centred", "--group", "SE3*Permutations", "--in", "positions,nodes",
+               "--out", "vectors", "--examples", "10")
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = _run("check", f"{layer}:Centred", "--group", "SE3*Permutations", "--in", "positions,nodes",
+               "--out", "positions", "--examples", "10", "--dtype", "float64")
+    assert out.returncode == 1 and "translation" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope:x", "--group", "SE3", "--in", "positions", "--invariant"], "cannot import"),
+    (["equigen.testing.reference_maps:pairwise_distances", "--group", "SE9X", "--in", "positions",
+      "--invariant"], "unknown"),
+    (["equigen.testing.reference_maps:pairwise_distances", "--group", "E3", "--in", "spinors", "--invariant"],
+     "in_kinds"),
+    (["equigen.testing.reference_maps:pairwise_distances", "--group", "E3", "--in", "positions"], "--out"),
+    (["equigen.testing.reference_maps", "--group", "E3"], "MODULE:CALLABLE"),
+])
+def test_check_usage_errors(args, message):
+    out = _run("check", *args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr

@@ -80,6 +80,11 @@ class EquivarianceError(AssertionError):
         self.tolerance = report.tolerance if report else None
 
 
+def callable_name(fn) -> str:
+    """A short name for messages: the function's name, or the class name of a module/object."""
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
 def _as_tuple(x, argument: str) -> tuple:
     if isinstance(x, torch.Tensor):
         return (x,)
@@ -259,7 +264,7 @@ def assert_equivariant(fn, inputs, group: Group | None, in_kinds, out_kinds, *,
         first = failed[0]
         others = "".join(f"\n  also [{r.element}]: error {r.error:.3e}" for r in failed[1:6])
         raise EquivarianceError(
-            f"{getattr(fn, '__name__', fn)} is not equivariant under [{first.element}]: relative error "
+            f"{callable_name(fn)} is not equivariant under [{first.element}]: relative error "
             f"{first.error:.3e} > tolerance {first.tolerance:.3e} in output {first.worst_output} "
             f"({first.dtype}); {len(failed)} of {len(reports)} elements failed.{others}",
             first, inputs)

@@ -6,7 +6,7 @@ import hypothesis
 from hypothesis import strategies as st
 
 from equigen.groups import Group
-from equigen.testing.assertions import EquivarianceError, measure_equivariance
+from equigen.testing.assertions import EquivarianceError, callable_name, measure_equivariance
 from equigen.testing.strategies import elements as element_strategy
 
 __all__ = ["check_equivariant", "check_invariant"]
@@ -14,7 +14,8 @@ __all__ = ["check_equivariant", "check_invariant"]
 
 def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchStrategy, *,
                       elements: st.SearchStrategy | None = None, settings: hypothesis.settings | None = None,
-                      atol: float | None = None, rtol: float | None = None) -> None:
+                      atol: float | None = None, rtol: float | None = None,
+                      collect: list | None = None) -> None:
     """Search inputs and group elements for a violation of ``fn(g.x) == g.fn(x)``.
 
     Args:
@@ -28,6 +29,8 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
             simple elements.
         settings: hypothesis settings; default: the active profile (``equigen-ci`` in
             equigen's own tests).
+        collect: a list to which every measured :class:`EquivarianceReport` is appended
+            (for the largest error seen, as ``equigen check`` reports it).
 
     Raises :class:`EquivarianceError` with the *shrunk* counterexample: ``err.element`` (the
     simplest failing element found), ``err.inputs`` and the measured ``err.error``.
@@ -43,6 +46,8 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
     def probe(x, g):
         x = x if isinstance(x, tuple) else (x,)
         report = measure_equivariance(fn, x, g, in_kinds, out_kinds, rtol=rtol, atol=atol)
+        if collect is not None:
+            collect.append(report)
         if not report.passed:
             failures.append((report, x))
             raise EquivarianceError(str(report), report, x)
@@ -56,7 +61,7 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
         report, x = failures[-1]  # hypothesis replays the minimal example last
         shapes = ", ".join(f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" for t in x)
         raise EquivarianceError(
-            f"{getattr(fn, '__name__', fn)} is not {group}-equivariant. Minimal counterexample: "
+            f"{callable_name(fn)} is not {group}-equivariant. Minimal counterexample: "
             f"element [{report.element}] on inputs of shapes [{shapes}]: relative error "
             f"{report.error:.3e} > tolerance {report.tolerance:.3e} in output {report.worst_output}.",
             report, x) from None
