@@ -61,7 +61,7 @@ class NBodyConfig(ExperimentConfig):
     iterations: int = 600              # Adam iterations per network
     batch_size: int = 256
     hidden: int = 64
-    time_budget_s: float = 420.0       # measured 230-305 s on 2 cores shared at load 14-17
+    time_budget_s: float = 60.0        # measured 24 s on 2 quiet cores (1 thread); 305 s when shared at load 15
 
     @classmethod
     def quick(cls):
