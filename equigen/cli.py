@@ -69,10 +69,14 @@ def _cmd_bench(args) -> int:
         print(f"equigen bench: cannot create --out {out}: {err}", file=sys.stderr)
         return 2
     print(f"equigen bench --{preset}: {len(selected)} experiment(s), {threads}, writing to {out}")
+    from tqdm import tqdm
+
     results, start = [], time.perf_counter()
-    for exp in selected:
+    bar = tqdm(selected, desc="experiments", unit="exp", file=sys.stderr, disable=None)
+    for exp in bar:
         config = getattr(exp.Config, preset)()
         config.device = args.device
+        bar.set_postfix_str(exp.name)
         print(f"  {exp.name} (budget {config.time_budget_s:g} s) ...", flush=True)
         result = exp.run(config, seed=args.seed, out_dir=out)
         print(f"  {exp.name} done in {result.timings['total_s']:.1f} s", flush=True)

@@ -3,7 +3,14 @@
 Importing this package registers every experiment module listed below.
 """
 
-from equigen.experiments import nbody, symmetry_kit  # noqa: F401  (registers)
+from equigen.experiments import (  # noqa: F401  (each import registers its experiment)
+    fick,
+    lorenz,
+    nbody,
+    poisson,
+    sequences,
+    symmetry_kit,
+)
 from equigen.experiments.base import Experiment, ExperimentConfig, Result
 from equigen.experiments.registry import experiments, get, names, register
 

@@ -1,0 +1,96 @@
+"""The interface every equigen generative model shares: ``fit(data, ...)`` and ``sample(n, *, generator=None)``.
+
+* ``fit(data, *, steps, batch_size, lr, seed, ...)`` trains in place and returns a summary dict
+  (final losses, steps, seconds). ``data`` is a tensor ``(N, *event_shape)``.
+* ``sample(n, *, generator=None)`` returns ``n`` samples ``(n, *event_shape)`` without gradients,
+  drawn with ``generator`` (a ``torch.Generator``) when given, so sampling is reproducible.
+* Conditional models set ``conditional = True`` and take ``cond=`` in both (one condition row per
+  data row / per sample).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["GenerativeModel", "mlp", "check_data", "check_n", "randn"]
+
+
+class GenerativeModel(torch.nn.Module):
+    """Base class: subclasses implement :meth:`fit` and :meth:`sample` with the signatures below.
+
+    ``event_shape`` is the shape of one sample. Models that train with one optimiser provide
+    ``training_loss(batch, *, generator=None)`` and inherit :meth:`fit`, which runs
+    :class:`equigen.train.Trainer`.
+    """
+
+    conditional: bool = False
+    event_shape: tuple = ()
+
+    def fit(self, data, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
+            cond=None, **trainer_kwargs) -> dict:
+        """Train on ``data`` (``(N, *event_shape)``) for ``steps`` optimiser steps; returns a summary.
+
+        Extra keyword arguments go to :class:`equigen.train.Trainer` (``out_dir``, ``schedule``,
+        ``clip_grad_norm``, ``ema_decay``, ...).
+        """
+        from equigen.train import Trainer
+
+        data = check_data(data, self.event_shape, like=self)
+        if cond is not None or self.conditional:
+            raise NotImplementedError(f"{type(self).__name__}.fit: conditional training is model-specific; "
+                                      "override fit")
+        trainer_kwargs.setdefault("progress", False)
+        trainer = Trainer(self, lr=lr, seed=seed, **trainer_kwargs)
+        out = trainer.fit(data, steps=steps, batch_size=min(batch_size, len(data)))
+        self.history = trainer.history
+        return out
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, cond=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _first_param(self) -> torch.Tensor:
+        return next(self.parameters())
+
+
+def check_data(data, event_shape: tuple, *, like: torch.nn.Module | None = None,
+               argument: str = "data") -> torch.Tensor:
+    """Validate training data: a finite tensor ``(N, *event_shape)``, ``N >= 2``; cast to the model's dtype/device."""
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"{argument} must be a torch.Tensor of shape (N, {', '.join(map(str, event_shape))}), "
+                        f"got {type(data).__name__}")
+    if data.dim() != 1 + len(event_shape) or tuple(data.shape[1:]) != tuple(event_shape):
+        raise ValueError(f"{argument} must have shape (N, {', '.join(map(str, event_shape))}), got {tuple(data.shape)}")
+    if len(data) < 2:
+        raise ValueError(f"{argument} needs at least 2 rows, got {len(data)}")
+    if not torch.isfinite(data).all():
+        raise ValueError(f"{argument} contains NaN or inf; clean it before training")
+    if like is not None:
+        p = next(like.parameters())
+        data = data.to(dtype=p.dtype, device=p.device)
+    return data
+
+
+def randn(shape, *, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise with ``like``'s dtype/device, drawn on ``generator``'s device when given."""
+    dev = generator.device if generator is not None else like.device
+    return torch.randn(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
+def check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    return n
+
+
+def mlp(d_in: int, d_out: int, hidden: int, layers: int, *, activation=torch.nn.SiLU, dtype=None, device=None,
+        wrap=None) -> torch.nn.Sequential:
+    """``layers`` hidden layers of width ``hidden``; ``wrap`` (e.g. spectral_norm) is applied to each Linear."""
+    if layers < 1 or hidden < 1:
+        raise ValueError(f"need layers >= 1 and hidden >= 1, got layers={layers}, hidden={hidden}")
+    w = wrap or (lambda m: m)
+    mods, d = [], d_in
+    for _ in range(layers):
+        mods += [w(torch.nn.Linear(d, hidden, dtype=dtype, device=device)), activation()]
+        d = hidden
+    mods.append(w(torch.nn.Linear(d, d_out, dtype=dtype, device=device)))
+    return torch.nn.Sequential(*mods)

@@ -1,0 +1,120 @@
+"""Unconstrained twins of the spectral operators: a dense linear map and a small MLP.
+
+These know nothing about translations, reflections or mass: they are what a
+:class:`~equigen.nn.fourier_operator.FourierOperator` is compared against in the "fick"
+experiment. Both map a field ``(..., *spatial)`` to a field of the same shape, over one step.
+They declare no symmetry (``symmetry = None``): any equivariance they show is learned.
+
+Example::
+
+    >>> import torch
+    >>> from equigen.nn.baselines import DenseLinearMap
+    >>> u0, u1 = torch.randn(8, 16, dtype=torch.float64), torch.randn(8, 16, dtype=torch.float64)
+    >>> DenseLinearMap.fit(u0, u1).step(u0).shape
+    torch.Size([8, 16])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["DenseLinearMap", "MLPOperator"]
+
+
+def _check_pairs(u0, u1, ndim):
+    for name, u in (("u0", u0), ("u1", u1)):
+        if not isinstance(u, torch.Tensor) or not u.is_floating_point():
+            raise ValueError(f"{name} must be a real floating tensor (pairs, *spatial)")
+        if u.dim() != ndim + 1:
+            raise ValueError(f"{name} has shape {tuple(u.shape)}; expected (pairs, *spatial) with {ndim} spatial axes")
+        if not torch.isfinite(u).all():
+            raise ValueError(f"{name} contains NaN/inf values; drop or repair those snapshots before fit")
+    if u0.shape != u1.shape:
+        raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
+
+
+class DenseLinearMap(torch.nn.Module):
+    """``u1 = A u0`` with a dense ``(N, N)`` matrix over the flattened grid (``N = prod(spatial)``).
+
+    :meth:`fit` solves the minimum-norm least-squares problem: with fewer pairs than ``N``
+    the map is determined only on the span of the training fields (and is zero off it).
+    Symmetry: none.
+    """
+
+    symmetry = None  # unconstrained twin: guarantees nothing
+
+    def __init__(self, spatial, *, dtype=None, device=None):
+        super().__init__()
+        self.spatial = (spatial,) if isinstance(spatial, int) else tuple(spatial)
+        n = math.prod(self.spatial)
+        self.A = torch.nn.Parameter(torch.eye(n, dtype=dtype, device=device))
+
+    @classmethod
+    def fit(cls, u0: torch.Tensor, u1: torch.Tensor, *, ndim: int = 1) -> DenseLinearMap:
+        """Minimum-norm least squares ``A = argmin ||A U0 - U1||`` from pairs ``(pairs, *spatial)``."""
+        _check_pairs(u0, u1, ndim)
+        spatial = tuple(u0.shape[1:])
+        m = cls(spatial, dtype=u0.dtype, device=u0.device)
+        X, Y = u0.reshape(len(u0), -1), u1.reshape(len(u1), -1)
+        with torch.no_grad():
+            m.A.copy_((torch.linalg.pinv(X) @ Y).T)
+        return m
+
+    def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        shape = u.shape
+        v = u.reshape(-1, self.A.shape[0])
+        for _ in range(steps):
+            v = v @ self.A.T
+        return v.reshape(shape)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.step(u)
+
+
+class MLPOperator(torch.nn.Module):
+    """``u1 = u0 + MLP(u0)`` over the flattened grid, one hidden layer (GELU); trained with Adam.
+
+    A residual MLP of ``2 N * hidden + N + hidden`` parameters. Symmetry: none.
+    """
+
+    symmetry = None  # unconstrained twin: guarantees nothing
+
+    def __init__(self, spatial, hidden: int = 128, *, generator: torch.Generator | None = None, dtype=None,
+                 device=None):
+        super().__init__()
+        self.spatial = (spatial,) if isinstance(spatial, int) else tuple(spatial)
+        n = math.prod(self.spatial)
+        dtype = dtype if dtype is not None else torch.get_default_dtype()
+        self.w1 = torch.nn.Parameter((torch.randn(hidden, n, generator=generator, dtype=dtype) / math.sqrt(n))
+                                     .to(device))
+        self.b1 = torch.nn.Parameter(torch.zeros(hidden, dtype=dtype, device=device))
+        self.w2 = torch.nn.Parameter((torch.randn(n, hidden, generator=generator, dtype=dtype) * 0.01
+                                      / math.sqrt(hidden)).to(device))
+        self.b2 = torch.nn.Parameter(torch.zeros(n, dtype=dtype, device=device))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        shape = u.shape
+        v = u.reshape(-1, self.w1.shape[1])
+        h = torch.nn.functional.gelu(v @ self.w1.T + self.b1)
+        return (v + h @ self.w2.T + self.b2).reshape(shape)
+
+    def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        for _ in range(steps):
+            u = self(u)
+        return u
+
+    @classmethod
+    def fit(cls, u0: torch.Tensor, u1: torch.Tensor, *, hidden: int = 128, epochs: int = 500, lr: float = 3e-3,
+            ndim: int = 1, generator: torch.Generator | None = None) -> MLPOperator:
+        """Full-batch Adam on the one-step mean squared error."""
+        _check_pairs(u0, u1, ndim)
+        m = cls(tuple(u0.shape[1:]), hidden, generator=generator, dtype=u0.dtype, device=u0.device)
+        opt = torch.optim.Adam(m.parameters(), lr=lr)
+        for _ in range(epochs):
+            opt.zero_grad()
+            loss = (m(u0) - u1).pow(2).mean()
+            loss.backward()
+            opt.step()
+        return m
