@@ -8,6 +8,7 @@ from equigen.experiments import (  # noqa: F401  (each import registers its expe
     equivariant_generation,
     fick,
     lorenz,
+    nbody,
     poisson,
     sequences,
     symmetry_kit,

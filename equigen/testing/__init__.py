@@ -6,6 +6,7 @@
   elements and reports the shrunk minimal counterexample.
 * :func:`equivariance_error`: the measured error as a number, for benchmarks.
 * :func:`assert_conserves`: conservation laws of a time-stepper ("drift" or "bounded").
+* :func:`assert_symplectic` / :func:`symplecticity_error`: ``J^T Omega J = Omega`` for one step.
 * :mod:`equigen.testing.strategies`: group elements, point clouds, graphs, fields, irreps.
 
 The error measure and tolerances are defined once, in :mod:`equigen.testing.assertions`.
@@ -28,6 +29,13 @@ from equigen.testing.conservation import (
 )
 from equigen.testing.plugin import register_profiles
 from equigen.testing.search import check_equivariant, check_invariant
+from equigen.testing.structure import (
+    SymplecticityError,
+    SymplecticityReport,
+    assert_symplectic,
+    measure_symplecticity,
+    symplecticity_error,
+)
 
 register_profiles()
 
@@ -46,4 +54,9 @@ __all__ = [
     "ConservationError",
     "ConservationReport",
     "register_profiles",
+    "assert_symplectic",
+    "measure_symplecticity",
+    "symplecticity_error",
+    "SymplecticityError",
+    "SymplecticityReport",
 ]

@@ -1,0 +1,320 @@
+"""Learned dynamics from snapshots: a linear map, a Hamiltonian network, an invariant pair potential.
+
+Three models of ``(q, p)_t -> (q, p)_{t + Delta}`` for particle systems (``q, p: (..., N, d)``):
+
+* :class:`LinearDynamics` -- ``s_{t+1} = A s_t`` on the flattened state, fitted by least
+  squares. No structure: nothing is conserved (the baseline).
+* :class:`HamiltonianNet` -- a scalar network ``H(q, p)`` (or, given the masses, the known
+  kinetic energy plus a network ``V(q)`` of all coordinates) integrated by a symplectic
+  method. Conserves its own energy (bounded error) but, without rotation or translation
+  symmetry, not momentum or angular momentum (the unconstrained twin).
+* :class:`PairPotentialNet` -- ``V(q) = sum_{i<j} m_i m_j phi(r_ij)`` with a learned ``phi`` of
+  the distance: E(d)- and permutation-invariant by construction, forces by autograd, so the
+  pair forces are central and opposite and a symplectic rollout conserves linear and
+  angular momentum to rounding (Noether), in whatever dtype it was trained.
+
+The Hamiltonian models are :class:`~equigen.dynamics.systems.HamiltonianSystem` values: pass
+them to :func:`~equigen.dynamics.integrators.integrate` like any physical system.
+:func:`train_one_step` fits them by backpropagating through the integrator.
+
+Example::
+
+    >>> import torch
+    >>> from equigen.dynamics import PairPotentialNet, integrate
+    >>> model = PairPotentialNet(torch.ones(3), generator=torch.Generator().manual_seed(0)).double()
+    >>> q0 = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    >>> q, p = integrate(model, q0, torch.zeros_like(q0), 0.01, 10)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from equigen.dynamics.integrators import integrate
+from equigen.dynamics.systems import HamiltonianSystem
+from equigen.groups import E3, Permutations
+from equigen.symmetry import Symmetry
+
+__all__ = ["LinearDynamics", "HamiltonianNet", "PairPotentialNet", "train_one_step", "mlp", "count_parameters"]
+
+
+def mlp(sizes, *, activation=nn.Softplus, dtype=None, device=None, generator=None) -> nn.Sequential:
+    """A smooth MLP ``sizes[0] -> ... -> sizes[-1]``; weights drawn from ``generator`` (reproducible)."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b, dtype=dtype or torch.float32, device=device)
+        with torch.no_grad():
+            bound = 1.0 / math.sqrt(a)
+            lin.weight.copy_(torch.empty_like(lin.weight).uniform_(-bound, bound, generator=generator))
+            lin.bias.copy_(torch.empty_like(lin.bias).uniform_(-bound, bound, generator=generator))
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+def _positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a finite positive number")
+    return float(value)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable scalars of ``module``."""
+    return sum(t.numel() for t in module.parameters() if t.requires_grad)
+
+
+def _check_masses(masses, *, dtype=None, device=None):
+    masses = torch.as_tensor(masses, dtype=dtype or torch.float32, device=device)
+    if masses.dim() != 1 or not torch.isfinite(masses).all() or (masses <= 0).any():
+        raise ValueError(f"masses must be a 1-D tensor of finite positive values, got {masses.tolist()}")
+    return masses
+
+
+class LinearDynamics(nn.Module):
+    """``s_{t+1} = A s_t`` (+ ``b`` with ``bias=True``) on flattened ``s = (q, p)``; least squares.
+
+    Shapes: :meth:`fit` takes trajectories ``q, p: (T, ..., N, d)`` (consecutive frames are
+    the pairs) and :meth:`forward` maps ``(q, p)`` of shape ``(..., N, d)`` one step on.
+    ``ridge`` adds ``ridge * I`` to the normal equations. No symmetry: the fitted map does not
+    commute with rotations and conserves no momentum (the seed's baseline).
+    """
+
+    def __init__(self, num_bodies: int, dim: int, *, bias: bool = False, dtype=None, device=None):
+        super().__init__()
+        n = 2 * _positive_int("num_bodies", num_bodies) * _positive_int("dim", dim)
+        self.shape = (num_bodies, dim)
+        self.bias = bias
+        self.register_buffer("A", torch.eye(n, dtype=dtype or torch.float64, device=device))
+        self.register_buffer("b", torch.zeros(n, dtype=dtype or torch.float64, device=device))
+
+    def _flat(self, q, p):
+        if tuple(q.shape[-2:]) != self.shape or q.shape != p.shape:
+            raise ValueError(f"q, p must have equal shapes (..., {self.shape[0]}, {self.shape[1]}), "
+                             f"got {tuple(q.shape)} and {tuple(p.shape)}")
+        return torch.cat([q.reshape(*q.shape[:-2], -1), p.reshape(*p.shape[:-2], -1)], -1)
+
+    def fit(self, q: torch.Tensor, p: torch.Tensor, *, ridge: float = 0.0, rcond: float = 1e-10) -> LinearDynamics:
+        """Least-squares fit on trajectories ``(T, ..., N, d)``; returns ``self``.
+
+        Minimum-norm solution by SVD: directions the data never vary in (e.g. the centre of
+        mass, fixed in a centre-of-mass frame) get singular values below ``rcond`` times the
+        largest and are mapped to zero instead of amplifying rounding errors. ``ridge > 0``
+        solves the regularised normal equations instead.
+        """
+        if q.dim() < 3 or q.shape[0] < 2:
+            raise ValueError(f"q, p must be trajectories (T >= 2, ..., N, d), got {tuple(q.shape)}")
+        s = self._flat(q, p).to(self.A.dtype)
+        x, y = s[:-1].reshape(-1, s.shape[-1]), s[1:].reshape(-1, s.shape[-1])
+        if self.bias:
+            x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        if ridge > 0:
+            gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+            coef = torch.linalg.solve(gram, x.T @ y)   # (n [+1], n)
+        else:
+            coef = torch.linalg.pinv(x, rtol=rcond) @ y
+        self.A.copy_(coef[: s.shape[-1]].T)
+        if self.bias:
+            self.b.copy_(coef[-1])
+        return self
+
+    def forward(self, q: torch.Tensor, p: torch.Tensor):
+        s = self._flat(q, p)
+        s = s @ self.A.to(s.dtype).T + self.b.to(s.dtype)
+        k = s.shape[-1] // 2
+        return s[..., :k].reshape(q.shape), s[..., k:].reshape(p.shape)
+
+    def rollout(self, q0: torch.Tensor, p0: torch.Tensor, steps: int):
+        """``steps`` applications from ``(q0, p0)``; trajectories ``(steps + 1, ..., N, d)``."""
+        qs, ps = [q0], [p0]
+        q, p = q0, p0
+        for _ in range(steps):
+            q, p = self(q, p)
+            qs.append(q)
+            ps.append(p)
+        return torch.stack(qs), torch.stack(ps)
+
+
+class HamiltonianNet(nn.Module, HamiltonianSystem):
+    """A learned Hamiltonian ``H(q, p)`` of all coordinates (no symmetry built in).
+
+    ``q, p: (..., N, d)``. With ``masses`` (``(N,)``) the kinetic energy is the known
+    ``sum |p|^2 / 2m`` and the network learns ``V(q)`` (separable: explicit symplectic
+    integrators apply); without, one network of ``(q, p)`` (non-separable: integrate with
+    ``"implicit_midpoint"``). It conserves its own ``H`` under a symplectic method, but not
+    momentum or angular momentum: it is the unconstrained twin of :class:`PairPotentialNet`.
+    ``energy_scale`` multiplies the network's output (set it to the data's typical energy,
+    e.g. the mean kinetic energy, so that an O(1) network output is the right size).
+    """
+
+    def __init__(self, num_bodies: int, dim: int, *, masses=None, hidden: int = 64, layers: int = 2,
+                 energy_scale: float = 1.0, dtype=None, device=None, generator=None):
+        super().__init__()
+        self.energy_scale = _positive_float("energy_scale", energy_scale)
+        self.shape = (_positive_int("num_bodies", num_bodies), _positive_int("dim", dim))
+        _positive_int("hidden", hidden), _positive_int("layers", layers)
+        self.separable = masses is not None
+        n = num_bodies * dim * (1 if self.separable else 2)
+        self.net = mlp([n] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
+        if masses is not None:
+            self.register_buffer("masses", _check_masses(masses, dtype=dtype, device=device))
+            if self.masses.numel() != num_bodies:
+                raise ValueError(f"masses has {self.masses.numel()} entries for num_bodies={num_bodies}")
+
+    def check_state(self, q, p):
+        if tuple(q.shape[-2:]) != self.shape:
+            raise ValueError(f"q, p must have shape (..., {self.shape[0]}, {self.shape[1]}), got {tuple(q.shape)}")
+
+    def _net(self, x):
+        w = self.net[0].weight
+        return self.energy_scale * self.net(x.to(w.dtype)).squeeze(-1).to(x.dtype)
+
+    def kinetic(self, p):
+        return 0.5 * ((p * p).sum(-1) / self.masses.to(p.dtype)).sum(-1)
+
+    def grad_kinetic(self, p):
+        return p / self.masses.to(p.dtype)[:, None]
+
+    def potential(self, q):
+        return self._net(q.reshape(*q.shape[:-2], -1))
+
+    def energy(self, q, p):
+        if self.separable:
+            return self.kinetic(p) + self.potential(q)
+        return self._net(torch.cat([q.reshape(*q.shape[:-2], -1), p.reshape(*p.shape[:-2], -1)], -1))
+
+    def forward(self, q, p):
+        return self.energy(q, p)
+
+
+class PairPotentialNet(nn.Module, HamiltonianSystem):
+    """``H = sum_i |p_i|^2 / 2 m_i + sum_{i<j} m_i m_j phi(r_ij)``, ``phi`` a learned function of distance.
+
+    ``masses``: ``(N,)`` positive. ``phi`` is ``energy_scale`` times an MLP of the features
+    ``(1/r, r)`` (smooth softplus activations). ``forward(q, masses)`` returns the pair
+    energy ``(...)`` of positions ``(..., N, d)`` with node masses ``(N,)``; it is invariant
+    under E(d) acting on ``q`` and under permutations of particles with their masses (checked
+    by the symmetry sweep). Forces by autograd are central and pairwise opposite, so linear
+    and angular momentum are conserved by any symplectic rollout, to rounding.
+    """
+
+    symmetry = Symmetry(lambda: E3() * Permutations(), ("positions", "nodes"), None,
+                        note="exact for any weights; distances must be non-zero (phi uses 1/r)")
+
+    def __init__(self, masses, *, hidden: int = 32, layers: int = 2, energy_scale: float = 1.0, dtype=None,
+                 device=None, generator=None):
+        super().__init__()
+        self.energy_scale = _positive_float("energy_scale", energy_scale)
+        _positive_int("hidden", hidden), _positive_int("layers", layers)
+        self.register_buffer("masses", _check_masses(masses, dtype=dtype, device=device))
+        self.phi = mlp([2] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
+
+    @classmethod
+    def symmetry_example(cls, *, dtype, generator):
+        model = cls(torch.rand(5, generator=generator) + 0.5, hidden=8, generator=generator).to(dtype)
+        q = torch.randn(5, 3, generator=generator).to(dtype)
+        return model, (q, model.masses)
+
+    def check_state(self, q, p):
+        if q.dim() < 2 or q.shape[-2] != self.masses.numel():
+            raise ValueError(f"q has shape {tuple(q.shape)} but the model has {self.masses.numel()} masses; "
+                             f"use q, p of shape (..., {self.masses.numel()}, d)")
+        r, (i, j) = self.pair_distances(q.detach())
+        if (r == 0).any():
+            k = int((r == 0).nonzero()[0, -1])
+            raise ValueError(f"particles {int(i[k])} and {int(j[k])} are at the same position; phi uses 1/r, "
+                             "so separate them")
+
+    def twin(self, dim: int = 3, *, energy_scale: float = 1.0, generator=None) -> HamiltonianNet:
+        """The unconstrained twin: a :class:`HamiltonianNet` with the same masses (known kinetic
+        energy) and an MLP ``V(q)`` of all ``N * dim`` coordinates, its width chosen so its
+        parameter count is closest to this model's. Same interface, no symmetry built in.
+        """
+        target = count_parameters(self)
+        n, layers = self.masses.numel(), len(self.phi) // 2
+        dtype, device = self.masses.dtype, self.masses.device
+
+        def size(h):
+            return n * dim * h + h + (layers - 1) * (h * h + h) + h + 1
+
+        hidden = min(range(1, 4097), key=lambda h: abs(size(h) - target))
+        return HamiltonianNet(n, dim, masses=self.masses, hidden=hidden, layers=layers, energy_scale=energy_scale,
+                              dtype=dtype, device=device, generator=generator)
+
+    def pair_distances(self, q):
+        """Distances ``r_ij`` for ``i < j``: ``(..., N, d) -> (..., N(N-1)/2)``, and the pair indices."""
+        n = q.shape[-2]
+        i, j = torch.triu_indices(n, n, 1, device=q.device)
+        diff = q[..., i, :] - q[..., j, :]
+        return (diff * diff).sum(-1).sqrt(), (i, j)
+
+    def forward(self, q: torch.Tensor, masses: torch.Tensor | None = None) -> torch.Tensor:
+        masses = self.masses if masses is None else masses
+        r, (i, j) = self.pair_distances(q)
+        w = self.phi[0].weight
+        feats = torch.stack([r.reciprocal(), r], -1).to(w.dtype)
+        phi = self.energy_scale * self.phi(feats).squeeze(-1).to(q.dtype)
+        mm = (masses[i] * masses[j]).to(q.dtype)
+        return (mm * phi).sum(-1)
+
+    def potential(self, q):
+        return self(q)
+
+    def kinetic(self, p):
+        return 0.5 * ((p * p).sum(-1) / self.masses.to(p.dtype)).sum(-1)
+
+    def grad_kinetic(self, p):
+        return p / self.masses.to(p.dtype)[:, None]
+
+
+def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float, *, substeps: int = 1,
+                   method: str = "leapfrog", iterations: int = 500, batch_size: int = 256, lr: float = 3e-3,
+                   generator: torch.Generator | None = None, log_every: int = 0) -> list[float]:
+    """Fit a learned Hamiltonian to snapshot pairs by backpropagating through ``substeps`` steps of ``method``.
+
+    ``q_in, p_in, q_out, p_out``: ``(M, N, d)``, ``(q_out, p_out)`` the state ``dt`` after
+    ``(q_in, p_in)``. Loss: mean squared error of the predicted state, the error of each
+    particle's ``q`` and ``p`` scaled by the standard deviation of that particle's true change
+    (so a light outer planet counts as much as the star). Adam with cosine decay; mini-batches
+    drawn with ``generator``. Returns the loss history (one value per iteration).
+
+    This is a small local optimisation loop for the learned-dynamics models (no checkpoints,
+    no resume); long trainings belong to the project's ``equigen.train.Trainer``.
+    """
+    if q_in.shape != p_in.shape or q_in.shape != q_out.shape or q_out.shape != p_out.shape:
+        raise ValueError("q_in, p_in, q_out, p_out must have equal shapes (M, N, d)")
+    for name, v in (("substeps", substeps), ("iterations", iterations), ("batch_size", batch_size)):
+        _positive_int(name, v)
+    _positive_float("lr", lr)
+    dtype = next(model.parameters()).dtype
+    q_in, p_in, q_out, p_out = (x.to(dtype) for x in (q_in, p_in, q_out, p_out))
+    # each particle's error in units of its own typical change (light bodies count as much as heavy ones)
+    sq = (q_out - q_in).std(dim=(0, -1), keepdim=True).clamp_min(1e-12)
+    sp = (p_out - p_in).std(dim=(0, -1), keepdim=True).clamp_min(1e-12)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations)
+    losses = []
+    m = q_in.shape[0]
+    for it in range(iterations):
+        idx = torch.randint(0, m, (min(batch_size, m),), generator=generator)
+        q, p = integrate(model, q_in[idx], p_in[idx], dt / substeps, substeps, method=method, save_every=substeps)
+        loss = (((q[-1] - q_out[idx]) / sq) ** 2).mean() + (((p[-1] - p_out[idx]) / sp) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if log_every and it % log_every == 0:
+            import logging
+
+            logging.getLogger(__name__).info("iteration %d loss %.3e", it, losses[-1])
+    return losses

@@ -1,0 +1,236 @@
+"""Experiment "nbody-conservation": learned dynamics vs Noether.
+
+A star with three planets (4 bodies, 3-D Newtonian gravity) is simulated accurately
+(``yoshida4`` with fine substeps) and sampled every ``Delta``. Three models learn the map
+``(q, p)_t -> (q, p)_{t + Delta}`` from the same snapshots:
+
+* ``linear``: :class:`~equigen.dynamics.LinearDynamics`, least squares on flattened states;
+* ``hnn``: :class:`~equigen.dynamics.HamiltonianNet`, the unconstrained twin built by
+  :meth:`~equigen.dynamics.PairPotentialNet.twin` (known kinetic energy + an MLP ``V(q)`` of all
+  12 coordinates, width chosen to match the pair model's parameter count), trained through
+  one leapfrog step, rolled out with leapfrog;
+* ``pair``: :class:`~equigen.dynamics.PairPotentialNet` (E(3)- and permutation-invariant pair
+  energy), trained the same way, rolled out with leapfrog.
+
+Both networks are trained in float32 by a small local Adam loop
+(:func:`~equigen.dynamics.train_one_step`) with the same data-driven energy unit (the mean
+kinetic energy of the snapshots).
+
+Each model (the two networks trained in float32, all rolled out in float64) is rolled out
+``rollout_steps`` steps from *new* initial conditions, as is the true system with the same
+integrator and step. Measured along the rollouts: the relative drift of angular momentum
+``|L_t - L_0| / |L_0|``, of linear momentum ``|P_t - P_0| / sum_i |p_i(0)|`` (the total
+momentum is zero in the centre-of-mass frame, so it is measured against the momentum scale),
+of the true energy ``|E_t - E_0| / |E_0|``, and the position error against the true
+trajectory ``|q_t - q_t^true| / |q^true_t|``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from equigen.dynamics import (
+    LinearDynamics,
+    NBodyGravity,
+    PairPotentialNet,
+    angular_momentum,
+    integrate,
+    linear_momentum,
+    train_one_step,
+)
+from equigen.experiments.base import Experiment, ExperimentConfig, save_figure
+from equigen.experiments.registry import register
+
+MASSES = (1.0, 2e-3, 1e-3, 5e-4)
+RADII = (1.0, 1.8, 3.0)
+
+
+@dataclass
+class NBodyConfig(ExperimentConfig):
+    train_trajectories: int = 32
+    train_snapshots: int = 200         # per trajectory
+    test_trajectories: int = 4
+    delta: float = 0.05                # time between snapshots (the learned step)
+    truth_substeps: int = 2            # yoshida4 substeps per snapshot (data and reference rollouts)
+    rollout_steps: int = 10_000
+    iterations: int = 600              # Adam iterations per network
+    batch_size: int = 256
+    hidden: int = 64
+    time_budget_s: float = 60.0        # measured 24 s on 2 quiet cores (1 thread); 305 s when shared at load 15
+
+    @classmethod
+    def quick(cls):
+        return cls()
+
+    @classmethod
+    def full(cls):
+        return cls(train_trajectories=128, train_snapshots=400, test_trajectories=16, iterations=4000,
+                   hidden=128, time_budget_s=3600.0)
+
+
+def planetary_systems(count: int, *, generator: torch.Generator, dtype=torch.float64):
+    """Random star + 3 planet systems on near-circular, slightly inclined orbits, centre-of-mass frame.
+
+    Returns ``q, p`` of shape ``(count, 4, 3)`` (``G = 1``, star mass 1).
+    """
+    m = torch.tensor(MASSES, dtype=torch.float64)
+    q = torch.zeros(count, 4, 3, dtype=torch.float64)
+    v = torch.zeros_like(q)
+    for k, a0 in enumerate(RADII, start=1):
+        u = torch.rand(count, 4, generator=generator, dtype=torch.float64)
+        a = a0 * (1 + 0.1 * (u[:, 0] - 0.5))
+        phase = 2 * math.pi * u[:, 1]
+        incl = 0.15 * (u[:, 2] - 0.5)
+        speed = torch.sqrt((m[0] + m[k]) / a) * (1 + 0.06 * (u[:, 3] - 0.5))
+        c, s = torch.cos(phase), torch.sin(phase)
+        q[:, k] = torch.stack([a * c, a * s * torch.cos(incl), a * s * torch.sin(incl)], -1)
+        v[:, k] = speed[:, None] * torch.stack([-s, c * torch.cos(incl), c * torch.sin(incl)], -1)
+    com_q = (m[:, None] * q).sum(1, keepdim=True) / m.sum()
+    com_v = (m[:, None] * v).sum(1, keepdim=True) / m.sum()
+    q, v = q - com_q, v - com_v
+    return q.to(dtype), (m[:, None] * v).to(dtype)
+
+
+def drifts(system_true, q, p):
+    """Relative drifts along trajectories ``(T, B, N, 3)`` -> dict of ``(T, B)`` float64 tensors."""
+    with torch.no_grad():
+        L = angular_momentum(q, p)
+        P = linear_momentum(p)
+        E = system_true.energy(q, p)
+        scale_p = p[0].norm(dim=-1).sum(-1)
+        return {
+            "angular_momentum": (L - L[0]).norm(dim=-1) / L[0].norm(dim=-1),
+            "linear_momentum": (P - P[0]).norm(dim=-1) / scale_p,
+            "energy": (E - E[0]).abs() / E[0].abs(),
+        }
+
+
+@register
+class NBodyConservation(Experiment):
+    name = "nbody-conservation"
+    description = ("Linear map vs Hamiltonian net vs E(3)-invariant pair potential learned from N-body snapshots: "
+                   "drift of angular momentum, momentum, energy over 1e4-step rollouts")
+    Config = NBodyConfig
+
+    def execute(self, config, *, seed, out_dir, result):
+        gen = torch.Generator().manual_seed(seed)          # CPU generator: same data on every device
+        dev = torch.device(config.device)
+        truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64, device=dev))
+        t0 = time.perf_counter()
+        q0, p0 = (x.to(dev) for x in planetary_systems(config.train_trajectories, generator=gen))
+        k = config.train_snapshots - 1
+        with torch.no_grad():
+            qs, ps = integrate(truth, q0, p0, config.delta / config.truth_substeps, k * config.truth_substeps,
+                               method="yoshida4", save_every=config.truth_substeps)
+        result.timings["simulate_train_s"] = time.perf_counter() - t0
+        q_in, p_in = qs[:-1].reshape(-1, 4, 3), ps[:-1].reshape(-1, 4, 3)
+        q_out, p_out = qs[1:].reshape(-1, 4, 3), ps[1:].reshape(-1, 4, 3)
+
+        models, losses = {}, {}
+        t0 = time.perf_counter()
+        models["linear"] = LinearDynamics(4, 3, device=dev).fit(qs, ps)
+        result.timings["fit_linear_s"] = time.perf_counter() - t0
+        masses32 = torch.tensor(MASSES, dtype=torch.float32)
+        # the same data-driven energy unit for both networks: the mean kinetic energy of the snapshots
+        # (virial: |V| ~ 2T); the pair model's unit is per unit of m_i m_j summed over pairs
+        kinetic = float(truth.kinetic(p_in).mean())
+        mm = torch.tensor(MASSES, dtype=torch.float64)
+        pair_mass = float((mm[:, None] * mm[None, :]).triu(1).sum())
+        pair = PairPotentialNet(masses32, hidden=config.hidden, energy_scale=kinetic / pair_mass, generator=gen)
+        hnn = pair.twin(3, energy_scale=kinetic, generator=gen)   # unconstrained twin, parameter count matched
+        for name, model in (("hnn", hnn), ("pair", pair)):
+            model.to(dev)
+            t0 = time.perf_counter()
+            losses[name] = train_one_step(model, q_in, p_in, q_out, p_out, config.delta,
+                                          iterations=config.iterations, batch_size=config.batch_size,
+                                          generator=gen)
+            result.timings[f"train_{name}_s"] = time.perf_counter() - t0
+            models[name] = copy.deepcopy(model).double()  # roll out in float64 whatever it was trained in
+
+        # new initial conditions, rolled out by the truth (same integrator, same step) and by each model
+        qt0, pt0 = (x.to(dev) for x in planetary_systems(config.test_trajectories, generator=gen))
+        n, every = config.rollout_steps, max(1, config.rollout_steps // 1000)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            true_q, true_p = integrate(truth, qt0, pt0, config.delta / config.truth_substeps,
+                                       n * config.truth_substeps, method="yoshida4",
+                                       save_every=config.truth_substeps * every)
+        result.timings["simulate_test_s"] = time.perf_counter() - t0
+        trajectories = {"truth (yoshida4)": (true_q, true_p)}
+        with torch.no_grad():
+            trajectories["truth (leapfrog, same step)"] = integrate(truth, qt0, pt0, config.delta, n,
+                                                                    save_every=every)
+        for name, model in models.items():
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                if name == "linear":
+                    q, p = models["linear"].rollout(qt0, pt0, n)
+                    q, p = q[::every], p[::every]
+                else:
+                    q, p = integrate(model, qt0, pt0, config.delta, n, method="leapfrog", save_every=every)
+            result.timings[f"rollout_{name}_s"] = time.perf_counter() - t0
+            trajectories[name] = (q, p)
+
+        rows, curves = [], {}
+        steps_axis = torch.arange(true_q.shape[0]) * every
+        true_q = true_q.cpu()
+        truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64))
+        for name, (q, p) in trajectories.items():
+            q, p = q.cpu(), p.cpu()
+            finite = torch.isfinite(q).all(dim=(-1, -2, -3)) & torch.isfinite(p).all(dim=(-1, -2, -3))
+            d = drifts(truth, q, p)
+            pos_err = (q - true_q).flatten(-2).norm(dim=-1) / true_q.flatten(-2).norm(dim=-1)
+            d["position_error"] = pos_err
+            curves[name] = {key: val.median(dim=1).values for key, val in d.items()}
+            row = {"model": name}
+            for key, val in d.items():
+                worst = val.nan_to_num(nan=math.inf).max(dim=1).values  # worst test system at each saved time
+                worst = torch.where(finite, worst, torch.full_like(worst, math.inf))
+                row[f"max_{key}"] = float(worst.max())
+            for at in sorted({a for a in (100, 1000) if a <= n} | {n}):
+                i = at // every
+                row[f"position_error_at_{at}"] = float(pos_err[i].median()) if bool(finite[i]) else math.inf
+            row["first_nonfinite_step"] = (int(steps_axis[int((~finite).nonzero()[0])])
+                                           if not bool(finite.all()) else None)
+            rows.append(row)
+        result.tables["drift over rollout (max over time and test systems)"] = rows
+        result.tables["training"] = [
+            {"model": name, "parameters": sum(t.numel() for t in models[name].parameters()),
+             "trained_dtype": "float32", "rollout_dtype": "float64",
+             "first_loss": v[0], "final_loss": sum(v[-20:]) / len(v[-20:])} for name, v in losses.items()]
+        by = {r["model"]: r for r in rows}
+        for name in ("linear", "hnn", "pair"):
+            for key in ("angular_momentum", "linear_momentum", "energy"):
+                result.metrics[f"{name}_max_{key}_drift"] = by[name][f"max_{key}"]
+            result.metrics[f"{name}_position_error_at_end"] = by[name][f"position_error_at_{n}"]
+        result.notes.append(
+            "pair: E(3)-invariant pair potential -> angular and linear momentum conserved to float64 rounding "
+            "by the leapfrog rollout; hnn: conserves its own energy but not momentum; linear: nothing.")
+        result.figures.append(self._figure(curves, steps_axis, out_dir))
+
+    @staticmethod
+    def _figure(curves, steps_axis, out_dir):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        keys = ("angular_momentum", "linear_momentum", "energy", "position_error")
+        fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+        floor = 1e-17
+        for ax, key in zip(axes, keys):
+            for name, c in curves.items():
+                y = c[key].clamp_min(floor).nan_to_num(nan=1e30, posinf=1e30)
+                ax.plot(steps_axis[1:], y[1:], label=name, lw=1.2)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("rollout step")
+            ax.set_title(f"relative {key.replace('_', ' ')} (median over test systems)", fontsize=9)
+            ax.set_ylim(floor, 1e3)
+        axes[0].legend(fontsize=8)
+        return save_figure(fig, out_dir, "nbody-conservation-drift")

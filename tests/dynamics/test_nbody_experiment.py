@@ -1,0 +1,47 @@
+"""The "nbody-conservation" experiment: registered with presets, and a tiny run measures what it claims."""
+
+import math
+from pathlib import Path
+
+import torch
+
+from equigen.experiments import get, names
+from equigen.experiments.nbody import MASSES, NBodyConfig, planetary_systems
+
+
+def test_registered_with_quick_preset_of_1e4_steps():
+    assert "nbody-conservation" in names()
+    exp = get("nbody-conservation")
+    quick, full = exp.Config.quick(), exp.Config.full()
+    assert quick.rollout_steps == full.rollout_steps == 10_000
+    assert 3 <= len(MASSES) <= 5
+    assert quick.time_budget_s <= full.time_budget_s
+
+
+def test_planetary_systems_are_in_the_centre_of_mass_frame():
+    q, p = planetary_systems(5, generator=torch.Generator().manual_seed(0))
+    m = torch.tensor(MASSES, dtype=torch.float64)
+    assert q.shape == p.shape == (5, len(MASSES), 3)
+    assert float((m[:, None] * q).sum(1).abs().max()) < 1e-14
+    assert float(p.sum(1).abs().max()) < 1e-16
+
+
+def test_tiny_run_separates_the_three_models(tmp_path):
+    config = NBodyConfig(train_trajectories=4, train_snapshots=40, test_trajectories=2, rollout_steps=200,
+                         iterations=30, hidden=16, batch_size=64)
+    result = get("nbody-conservation").run(config, seed=0, out_dir=tmp_path)
+    rows = {r["model"]: r for r in result.tables["drift over rollout (max over time and test systems)"]}
+    assert set(rows) == {"truth (yoshida4)", "truth (leapfrog, same step)", "linear", "hnn", "pair"}
+    # the pair potential conserves both momenta to float64 rounding, whatever it learned in 30 iterations
+    assert rows["pair"]["max_angular_momentum"] < 1e-12
+    assert rows["pair"]["max_linear_momentum"] < 1e-12
+    # the unconstrained models do not
+    assert rows["hnn"]["max_angular_momentum"] > 1e-8
+    assert rows["linear"]["max_angular_momentum"] > 1e-8
+    assert rows["truth (yoshida4)"]["max_position_error"] == 0.0
+    for name in ("linear", "hnn", "pair"):
+        assert f"{name}_max_energy_drift" in result.metrics
+        assert not math.isnan(result.metrics[f"{name}_max_angular_momentum_drift"])
+    training = {r["model"]: r for r in result.tables["training"]}
+    assert abs(training["hnn"]["parameters"] - training["pair"]["parameters"]) < 0.2 * training["pair"]["parameters"]
+    assert all(Path(f).exists() for f in result.figures)
