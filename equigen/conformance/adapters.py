@@ -392,11 +392,16 @@ def _load_builtin():
 
 
 def get_adapter(name: str) -> Adapter:
-    """The registered adapter called ``name`` (e.g. ``"pyg.SchNet"``)."""
+    """The adapter called ``name``: registered (e.g. ``"pyg.SchNet"``) or an equigen layer declaring
+    its symmetry (e.g. ``"equigen.EGNN"``)."""
     _load_builtin()
-    if name not in _REGISTRY:
-        raise ValueError(f"no conformance adapter named {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    declared = {a.name: a for a in declared_adapters()}
+    if name not in declared:
+        raise ValueError(f"no conformance adapter named {name!r}; known: "
+                         f"{', '.join(sorted(_REGISTRY) + sorted(declared))}")
+    return declared[name]
 
 
 def adapters(*, include_controls: bool = True) -> list[Adapter]:
