@@ -24,11 +24,13 @@ __all__ = ["ExperimentConfig", "Experiment", "Result", "versions", "save_figure"
 class ExperimentConfig:
     """Base config: subclasses add fields and override :meth:`quick` / :meth:`full`.
 
-    ``time_budget_s`` is the wall-clock budget the preset is designed for on 2 CPU cores.
+    ``time_budget_s`` is the wall-clock budget the preset is designed for on 2 CPU cores;
+    ``threads``, when set, is the torch thread count :meth:`Experiment.run` uses (and restores).
     """
 
     time_budget_s: float = 60.0
     device: str = "cpu"
+    threads: int | None = None
 
     @classmethod
     def quick(cls) -> ExperimentConfig:
@@ -99,8 +101,15 @@ class Experiment:
         out_dir.mkdir(parents=True, exist_ok=True)
         result = Result(self.name, config.to_dict(), seed, versions=versions())
         torch.manual_seed(seed)
+        previous_threads = torch.get_num_threads()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        result.versions["torch_threads"] = torch.get_num_threads()  # what the run really used
         start = time.perf_counter()
-        self.execute(config, seed=seed, out_dir=out_dir, result=result)
+        try:
+            self.execute(config, seed=seed, out_dir=out_dir, result=result)
+        finally:
+            torch.set_num_threads(previous_threads)
         result.timings["total_s"] = time.perf_counter() - start
         result.timings["budget_s"] = config.time_budget_s
         return result

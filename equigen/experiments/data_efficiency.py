@@ -154,16 +154,6 @@ class DataEfficiency(Experiment):
     Config = DataEfficiencyConfig
 
     def execute(self, config, *, seed, out_dir, result):
-        old_threads = torch.get_num_threads()
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        result.versions["torch_threads"] = torch.get_num_threads()  # what the training really used
-        try:
-            self._execute(config, seed=seed, out_dir=out_dir, result=result)
-        finally:
-            torch.set_num_threads(old_threads)
-
-    def _execute(self, config, *, seed, out_dir, result):
         dtype, device = torch.float32, torch.device(config.device)
         start = time.perf_counter()
         sizes = sorted(int(s) for s in config.train_sizes)

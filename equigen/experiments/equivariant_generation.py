@@ -91,28 +91,23 @@ class EquivariantGeneration(Experiment):
     Config = EquivariantGenerationConfig
 
     def execute(self, config, *, seed, out_dir, result):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(config.threads)
-        try:
-            rows, diag_rows, hists = [], [], {}
-            for name in config.systems:
-                r, d, h = self._system(name, config, seed, result)
-                rows += r
-                diag_rows.append(d)
-                hists[name] = h
-            result.tables["metrics (held-out reference)"] = rows
-            result.tables["reference chains"] = diag_rows
-            for r in rows:
-                key = f"{r['system']}/{r['model']}"
-                result.metrics[f"energy_W1 {key}"] = r["energy_W1"]
-                result.metrics[f"orientation_p {key}"] = r["orientation_p"]
-            result.figures.append(self._figure(hists, out_dir))
-            result.notes.append(
-                "Equal budget: every model has the same optimiser steps, batch and data; the MLP width is chosen "
-                "so that its parameter count is within 20% of the EGNN's. 'MCMC (same time)' runs plain Metropolis "
-                "for the EGNN sampler's wall-clock sampling time.")
-        finally:
-            torch.set_num_threads(threads)
+        rows, diag_rows, hists = [], [], {}
+        for name in config.systems:
+            r, d, h = self._system(name, config, seed, result)
+            rows += r
+            diag_rows.append(d)
+            hists[name] = h
+        result.tables["metrics (held-out reference)"] = rows
+        result.tables["reference chains"] = diag_rows
+        for r in rows:
+            key = f"{r['system']}/{r['model']}"
+            result.metrics[f"energy_W1 {key}"] = r["energy_W1"]
+            result.metrics[f"orientation_p {key}"] = r["orientation_p"]
+        result.figures.append(self._figure(hists, out_dir))
+        result.notes.append(
+            "Equal budget: every model has the same optimiser steps, batch and data; the MLP width is chosen "
+            "so that its parameter count is within 20% of the EGNN's. 'MCMC (same time)' runs plain Metropolis "
+            "for the EGNN sampler's wall-clock sampling time.")
 
     def _system(self, name, config, seed, result):
         from equigen.data import particles

@@ -65,91 +65,86 @@ class Lorenz(Experiment):
         from equigen.generative import GAN, VAE
         from equigen.metrics import correlation_dimension, mmd_rbf, sliced_wasserstein
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(config.threads)
-        try:
-            t0 = time.perf_counter()
-            dev = torch.device(config.device)
-            data = lorenz_dataset(config.n_train, config.n_test, seed=seed, dtype=torch.float32, device=dev)
-            result.timings["data_s"] = time.perf_counter() - t0
-            train, test = data.train, data.test.cpu()
+        t0 = time.perf_counter()
+        dev = torch.device(config.device)
+        data = lorenz_dataset(config.n_train, config.n_test, seed=seed, dtype=torch.float32, device=dev)
+        result.timings["data_s"] = time.perf_counter() - t0
+        train, test = data.train, data.test.cpu()
 
-            d_data = correlation_dimension(train.double().cpu(), seed=seed)
-            lo, hi = d_data.fit_range
-            samples = {"data (train)": train}
-            models = {}
-            t0 = time.perf_counter()
-            vae = VAE(3, config.vae_latent_dim, hidden=config.vae_hidden, layers=config.vae_layers, device=dev)
-            vae.fit(train, steps=config.vae_steps, batch_size=256, lr=1e-3, seed=seed, schedule="cosine",
-                    warmup_steps=100)
-            result.timings["train_VAE_s"] = time.perf_counter() - t0
-            models["VAE"] = {"steps": config.vae_steps, "seconds": result.timings["train_VAE_s"],
-                             "sigma": float(vae.sigma.detach())}
-            g = torch.Generator().manual_seed(seed + 1)
-            samples["VAE"] = vae.sample(config.n_eval, generator=g)
-            samples["VAE means"] = vae.sample(config.n_eval, generator=torch.Generator().manual_seed(seed + 1),
-                                              noise=False)
-            for dz in config.gan_latent_dims:
-                name = f"GAN(d_z={dz})"
-                gan = GAN(3, dz, hidden=config.gan_hidden, layers=config.gan_layers, objective=config.gan_objective,
-                          penalty=config.gan_penalty, device=dev)
-                out = gan.fit(train, steps=config.gan_steps, batch_size=config.gan_batch_size, lr=config.gan_lr,
-                              seed=seed, time_limit_s=config.gan_time_limit_s, log_every=100)
-                result.timings[f"train_{name}_s"] = out["seconds"]
-                models[name] = {"steps": out["steps"], "seconds": out["seconds"], "stopped_early": out["stopped_early"]}
-                samples[name] = gan.sample(config.n_eval, generator=torch.Generator().manual_seed(seed + 2))
+        d_data = correlation_dimension(train.double().cpu(), seed=seed)
+        lo, hi = d_data.fit_range
+        samples = {"data (train)": train}
+        models = {}
+        t0 = time.perf_counter()
+        vae = VAE(3, config.vae_latent_dim, hidden=config.vae_hidden, layers=config.vae_layers, device=dev)
+        vae.fit(train, steps=config.vae_steps, batch_size=256, lr=1e-3, seed=seed, schedule="cosine",
+                warmup_steps=100)
+        result.timings["train_VAE_s"] = time.perf_counter() - t0
+        models["VAE"] = {"steps": config.vae_steps, "seconds": result.timings["train_VAE_s"],
+                         "sigma": float(vae.sigma.detach())}
+        g = torch.Generator().manual_seed(seed + 1)
+        samples["VAE"] = vae.sample(config.n_eval, generator=g)
+        samples["VAE means"] = vae.sample(config.n_eval, generator=torch.Generator().manual_seed(seed + 1),
+                                          noise=False)
+        for dz in config.gan_latent_dims:
+            name = f"GAN(d_z={dz})"
+            gan = GAN(3, dz, hidden=config.gan_hidden, layers=config.gan_layers, objective=config.gan_objective,
+                      penalty=config.gan_penalty, device=dev)
+            out = gan.fit(train, steps=config.gan_steps, batch_size=config.gan_batch_size, lr=config.gan_lr,
+                          seed=seed, time_limit_s=config.gan_time_limit_s, log_every=100)
+            result.timings[f"train_{name}_s"] = out["seconds"]
+            models[name] = {"steps": out["steps"], "seconds": out["seconds"], "stopped_early": out["stopped_early"]}
+            samples[name] = gan.sample(config.n_eval, generator=torch.Generator().manual_seed(seed + 2))
 
-            t0 = time.perf_counter()
-            curves, rows = {}, []
-            sigma = models["VAE"]["sigma"]
-            for name, x in samples.items():
-                x = x.detach().cpu()
-                x64 = x.double()
-                if name.startswith("data"):
-                    d_auto = d_data
-                else:
-                    try:
-                        d_auto = correlation_dimension(x64, seed=seed)
-                    except ValueError as err:  # e.g. a collapsed generator
-                        d_auto = None
-                        result.notes.append(f"{name}: automatic D2 failed: {err}")
-                # one count on a fine grid; every slope below is a least-squares fit over part of it
-                grid = correlation_dimension(x64, lo / 20, 20 * hi, n_radii=64, seed=seed)
-                curves[name] = grid
-                row = {"samples": name, "n": len(x), "D2_data_range": _safe_slope(grid, lo, hi),
-                       "slope_fine_[lo/5,lo]": _safe_slope(grid, lo / 5, lo),
-                       "D2_auto": float(d_auto) if d_auto is not None else None,
-                       "auto_range": [round(v, 5) for v in d_auto.fit_range] if d_auto is not None else None}
-                vae_rows = name.startswith("VAE")  # same keys in every row (the report's columns)
-                row["slope_[sigma/10,sigma]"] = _safe_slope(grid, sigma / 10, sigma) if vae_rows else None
-                row["slope_[sigma,5sigma]"] = _safe_slope(grid, sigma, 5 * sigma) if vae_rows else None
-                gd = torch.Generator().manual_seed(seed + 3)
-                row["sliced_W2_to_test"] = sliced_wasserstein(x.double(), test.double(), generator=gd)
-                row["MMD2_to_test"] = mmd_rbf(x.double(), test.double(), generator=torch.Generator().manual_seed(seed))
-                rows.append(row)
-            result.timings["metrics_s"] = time.perf_counter() - t0
-            result.tables["correlation dimension"] = rows
-            result.tables["training"] = [{"model": k, **v} for k, v in models.items()]
-            curves_path = Path(out_dir) / "lorenz-curves.json"
-            curves_path.write_text(json.dumps({k: c.to_dict() for k, c in curves.items()}))
-            result.notes.append(f"log C(r) and local slopes of every sample set: {curves_path}")
-            by = {r["samples"]: r for r in rows}
-            result.metrics.update({
-                "data_D2": float(d_data), "data_fit_range": [lo, hi], "vae_sigma": sigma,
-                **{f"D2_data_range[{k}]": v["D2_data_range"] for k, v in by.items()},
-                "vae_slope_sigma/10..sigma": by["VAE"]["slope_[sigma/10,sigma]"],
-            })
-            for dz in config.gan_latent_dims:
-                name = f"GAN(d_z={dz})"
-                v = by[name]["D2_data_range"]
-                result.metrics[f"|D2-D2_data| {name}"] = None if v is None else abs(v - float(d_data))
-            result.notes.append(
-                f"data scaling region (automatic rule): r in [{lo:.4g}, {hi:.4g}] (standardised units); "
-                f"VAE decoder sigma = {sigma:.4g}; fine scales = [lo/5, lo]")
-            result.figures.append(self._scatter(samples, out_dir))
-            result.figures.append(self._curves(curves, lo, hi, sigma, out_dir))
-        finally:
-            torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        curves, rows = {}, []
+        sigma = models["VAE"]["sigma"]
+        for name, x in samples.items():
+            x = x.detach().cpu()
+            x64 = x.double()
+            if name.startswith("data"):
+                d_auto = d_data
+            else:
+                try:
+                    d_auto = correlation_dimension(x64, seed=seed)
+                except ValueError as err:  # e.g. a collapsed generator
+                    d_auto = None
+                    result.notes.append(f"{name}: automatic D2 failed: {err}")
+            # one count on a fine grid; every slope below is a least-squares fit over part of it
+            grid = correlation_dimension(x64, lo / 20, 20 * hi, n_radii=64, seed=seed)
+            curves[name] = grid
+            row = {"samples": name, "n": len(x), "D2_data_range": _safe_slope(grid, lo, hi),
+                   "slope_fine_[lo/5,lo]": _safe_slope(grid, lo / 5, lo),
+                   "D2_auto": float(d_auto) if d_auto is not None else None,
+                   "auto_range": [round(v, 5) for v in d_auto.fit_range] if d_auto is not None else None}
+            vae_rows = name.startswith("VAE")  # same keys in every row (the report's columns)
+            row["slope_[sigma/10,sigma]"] = _safe_slope(grid, sigma / 10, sigma) if vae_rows else None
+            row["slope_[sigma,5sigma]"] = _safe_slope(grid, sigma, 5 * sigma) if vae_rows else None
+            gd = torch.Generator().manual_seed(seed + 3)
+            row["sliced_W2_to_test"] = sliced_wasserstein(x.double(), test.double(), generator=gd)
+            row["MMD2_to_test"] = mmd_rbf(x.double(), test.double(), generator=torch.Generator().manual_seed(seed))
+            rows.append(row)
+        result.timings["metrics_s"] = time.perf_counter() - t0
+        result.tables["correlation dimension"] = rows
+        result.tables["training"] = [{"model": k, **v} for k, v in models.items()]
+        curves_path = Path(out_dir) / "lorenz-curves.json"
+        curves_path.write_text(json.dumps({k: c.to_dict() for k, c in curves.items()}))
+        result.notes.append(f"log C(r) and local slopes of every sample set: {curves_path}")
+        by = {r["samples"]: r for r in rows}
+        result.metrics.update({
+            "data_D2": float(d_data), "data_fit_range": [lo, hi], "vae_sigma": sigma,
+            **{f"D2_data_range[{k}]": v["D2_data_range"] for k, v in by.items()},
+            "vae_slope_sigma/10..sigma": by["VAE"]["slope_[sigma/10,sigma]"],
+        })
+        for dz in config.gan_latent_dims:
+            name = f"GAN(d_z={dz})"
+            v = by[name]["D2_data_range"]
+            result.metrics[f"|D2-D2_data| {name}"] = None if v is None else abs(v - float(d_data))
+        result.notes.append(
+            f"data scaling region (automatic rule): r in [{lo:.4g}, {hi:.4g}] (standardised units); "
+            f"VAE decoder sigma = {sigma:.4g}; fine scales = [lo/5, lo]")
+        result.figures.append(self._scatter(samples, out_dir))
+        result.figures.append(self._curves(curves, lo, hi, sigma, out_dir))
 
     @staticmethod
     def _scatter(samples, out_dir):

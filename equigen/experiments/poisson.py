@@ -128,14 +128,9 @@ class PoissonDiffusion(Experiment):
 
     def execute(self, config, *, seed, out_dir, result):
         self._validate(config)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(config.threads)
         rows, calib = [], {}
-        try:
-            for boundary, size in config.problems:
-                self._problem(config, boundary, int(size), seed, out_dir, result, rows, calib)
-        finally:
-            torch.set_num_threads(threads)
+        for boundary, size in config.problems:
+            self._problem(config, boundary, int(size), seed, out_dir, result, rows, calib)
         result.tables["error table (variant x sampler x steps)"] = rows
         result.notes.append(
             f"threads={config.threads}, optimizer steps={config.steps} at batch {config.batch_size} per model; "

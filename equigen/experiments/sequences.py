@@ -87,14 +87,6 @@ class Sequences(Experiment):
     Config = SequencesConfig
 
     def execute(self, config, *, seed, out_dir, result):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(config.threads)
-        try:
-            self._execute(config, seed=seed, out_dir=out_dir, result=result)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _execute(self, config, *, seed, out_dir, result):
         g = torch.Generator().manual_seed(seed)
         L, (bi, bj) = config.length, config.bond
         potts = PottsModel.planted(L, config.q, bond=config.bond, bond_strength=config.bond_strength,
