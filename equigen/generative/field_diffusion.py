@@ -284,14 +284,3 @@ class SineFieldDenoiser(FieldDenoiser):
     def __init__(self, channels: int = 1, cond_channels: int = 1, **kwargs):
         kwargs["conv"] = "sine"
         super().__init__(channels, cond_channels, **kwargs)
-
-    @classmethod
-    def symmetry_example(cls, *, dtype, generator):
-        net = cls(1, 1, width=8, modes=(3, 4), depth=2, time_dim=8, generator=generator, dtype=dtype)
-        t = torch.tensor([3, 700])
-
-        def fn(x, cond):
-            return net(x, t, cond)
-
-        return fn, (torch.randn(2, 1, 9, 8, generator=generator, dtype=dtype),
-                    torch.randn(2, 1, 9, 8, generator=generator, dtype=dtype))
