@@ -356,3 +356,25 @@ def test_scheduler_factory_is_built_once():
     t.fit(_data(), steps=6, batch_size=8)
     assert len(built) == 1 and t.scheduler is built[0] and t.scheduler.last_epoch == 6
     assert t.optimizer.param_groups[0]["lr"] == pytest.approx(0.125)
+
+
+def test_ema_warmup_lets_the_initial_weights_fade():
+    from equigen.train.ema import EMA
+
+    model = torch.nn.Linear(2, 1, bias=False, dtype=torch.float64)
+    p0 = model.weight.detach().clone()
+    plain, warm = EMA(model, 0.999), EMA(model, 0.999, warmup=True)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(100):
+        plain.update(model)
+        warm.update(model)
+    kept = 1.0
+    for n in range(100):
+        kept *= min(0.999, (1 + n) / (10 + n))
+    assert torch.allclose(warm.shadow["weight"], 1.0 + (p0 - 1.0) * kept)
+    assert torch.allclose(plain.shadow["weight"], 1.0 + (p0 - 1.0) * 0.999**100)
+    assert kept < 0.1 < 0.999**100  # the init fades with warm-up, stays at 90% without
+    restored = EMA(model, 0.5)
+    restored.load_state_dict(warm.state_dict())
+    assert restored.warmup and restored.num_updates == 100

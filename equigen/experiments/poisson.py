@@ -229,7 +229,7 @@ class PoissonDiffusion(Experiment):
         from equigen.train import Trainer
 
         trainer = Trainer(model, loss_fn, lr=cfg.lr, schedule="cosine", warmup_steps=cfg.warmup_steps,
-                          ema_decay=cfg.ema_decay, clip_grad_norm=1.0, seed=seed, progress=False,
+                          ema_decay=cfg.ema_decay, ema_warmup=True, clip_grad_norm=1.0, seed=seed, progress=False,
                           distributed=False, log_every=max(cfg.steps // 10, 1))
         t0 = time.perf_counter()
         out = trainer.fit(data, steps=cfg.steps, batch_size=cfg.batch_size)

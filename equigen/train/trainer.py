@@ -109,7 +109,8 @@ class Trainer:
     * ``schedule``: ``"constant"``, ``"cosine"`` or ``"linear"`` (decay to 0 at the last step), after
       ``warmup_steps`` of linear warm-up; or ``scheduler``: a factory ``scheduler(optimizer) -> LRScheduler``
       (stepped once per optimiser step), which replaces ``schedule``.
-    * ``clip_grad_norm``: max global gradient norm, or ``None``. ``ema_decay``: e.g. ``0.999``, or ``None``.
+    * ``clip_grad_norm``: max global gradient norm, or ``None``. ``ema_decay``: e.g. ``0.999``, or ``None``;
+      ``ema_warmup``: ramp the decay up from 0.1 (see :class:`~equigen.train.ema.EMA`).
     * ``nonfinite``: ``"skip"`` (drop the step, count it in ``skipped_steps``, raise after
       ``max_consecutive_skips`` in a row) or ``"raise"`` (:class:`NonFiniteError`). In both cases the
       weights, optimiser state and schedule are unchanged by the bad step.
@@ -136,7 +137,8 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable | None = None, *, optimizer=None, lr: float = 1e-3,
                  weight_decay: float = 0.0, schedule: str = "constant", warmup_steps: int = 0, scheduler=None,
-                 clip_grad_norm: float | None = None, ema_decay: float | None = None, nonfinite: str = "skip",
+                 clip_grad_norm: float | None = None, ema_decay: float | None = None, ema_warmup: bool = False,
+                 nonfinite: str = "skip",
                  max_consecutive_skips: int = 10, out_dir=None, checkpoint_every: int | None = None,
                  keep_checkpoints: int = 3, log_every: int = 10, eval_fn: Callable | None = None,
                  eval_every: int | None = None, eval_with_ema: bool = True, amp=False, device=None, seed: int = 0,
@@ -205,7 +207,7 @@ class Trainer:
         self._schedule, self._warmup, self._scheduler_factory = schedule, int(warmup_steps), scheduler
         self.scheduler = None
         self.clip_grad_norm = clip_grad_norm
-        self.ema = EMA(model, ema_decay) if ema_decay is not None else None
+        self.ema = EMA(model, ema_decay, warmup=ema_warmup) if ema_decay is not None else None
         self.nonfinite, self.max_consecutive_skips = nonfinite, int(max_consecutive_skips)
         self.checkpoint_every, self.keep_checkpoints = checkpoint_every, int(keep_checkpoints)
         self.log_every, self.eval_fn, self.eval_every = log_every, eval_fn, eval_every
@@ -524,7 +526,7 @@ class Trainer:
             if state["ema"] is None:
                 warnings.warn(f"{path}: checkpoint has no EMA; starting the average from the loaded weights",
                               stacklevel=2)
-                self.ema = EMA(self.model, self.ema.decay)
+                self.ema = EMA(self.model, self.ema.decay, warmup=self.ema.warmup)
             else:
                 self.ema.load_state_dict(state["ema"])
         if self.scaler is not None and state["scaler"] is not None:
