@@ -126,7 +126,7 @@ class GAN(GenerativeModel):
         if ema_decay is not None:
             from equigen.train import EMA
 
-            ema = EMA(self.generator, ema_decay)
+            ema = EMA(self.generator, ema_decay, warmup=True)  # the random initial generator fades
         else:
             ema = None
         n, bs = len(data), min(batch_size, len(data))
