@@ -56,6 +56,13 @@ def _cmd_bench(args) -> int:
     from equigen.report import write_report, write_results
 
     preset = "full" if args.full else "quick"
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("equigen bench: --device cuda but torch sees no CUDA device (torch "
+                  f"{torch.__version__}); use --device cpu", file=sys.stderr)
+            return 2
     if args.only:
         unknown = [n for n in args.only if n not in names()]
         if unknown:
@@ -131,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
     bench.add_argument("--out", default="bench-out", help="output directory (default: bench-out)")
     bench.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                       help="where models train and sample (default: cpu); fick and symmetry-kit stay on the CPU")
     bench.set_defaults(func=_cmd_bench)
     chk = sub.add_parser("check", help="property-test a layer's claimed symmetry from the shell",
                          description="Search inputs and group elements for a violation of the claimed "

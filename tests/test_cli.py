@@ -99,3 +99,9 @@ def test_check_conformance_lists_public_models():
     out = _run("check", "--conformance", "--list")
     assert out.returncode == 0, out.stderr
     assert "pyg.SchNet" in out.stdout and "e3nn.Gate" in out.stdout and "equigen.EGNN" in out.stdout
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without CUDA")
+def test_bench_on_cuda_without_cuda_exits_2(tmp_path):
+    out = _run("bench", "--only", "symmetry-kit", "--device", "cuda", "--out", str(tmp_path))
+    assert out.returncode == 2 and "no CUDA device" in out.stderr

@@ -42,3 +42,36 @@ def test_run_records_metrics_timings_versions(tmp_path):
         Tiny().run(ExperimentConfig(), out_dir=tmp_path)
     with pytest.raises(ValueError, match="name"):
         register(type("NoName", (Experiment,), {}))
+
+
+def _tiny(cpu_only):
+    @dataclass
+    class Cfg(ExperimentConfig):
+        pass
+
+    class Tiny(Experiment):
+        name = "tiny-device-test"
+        description = "records the device it ran on"
+        Config = Cfg
+
+        def execute(self, config, *, seed, out_dir, result):
+            result.metrics["device"] = config.device
+
+    Tiny.cpu_only = cpu_only
+    return Tiny, Cfg
+
+
+def test_cpu_only_experiment_runs_on_cpu_and_says_so(tmp_path):
+    Tiny, Cfg = _tiny("closed-form fits")
+    result = Tiny().run(Cfg(device="meta"), out_dir=tmp_path)
+    assert result.metrics["device"] == "cpu" and result.config["device"] == "cpu"
+    assert any("closed-form fits" in n and "CPU" in n for n in result.notes)
+    other, cfg = _tiny(None)
+    assert other().run(cfg(device="meta"), out_dir=tmp_path).metrics["device"] == "meta"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without CUDA")
+def test_cuda_config_without_cuda_is_a_clear_error(tmp_path):
+    Tiny, Cfg = _tiny(None)
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        Tiny().run(Cfg(device="cuda"), out_dir=tmp_path)

@@ -82,11 +82,17 @@ def versions() -> dict:
 
 
 class Experiment:
-    """Base class: set ``name``, ``description``, ``Config`` and implement :meth:`execute`."""
+    """Base class: set ``name``, ``description``, ``Config`` and implement :meth:`execute`.
+
+    ``cpu_only``: a reason string for experiments whose work stays on the CPU (closed-form fits,
+    checks of CPU reference maps); :meth:`run` then runs them on the CPU whatever ``config.device``
+    asks, and says so in the result's notes. Others honour ``config.device`` (``"cpu"``, ``"cuda"``).
+    """
 
     name: str = ""
     description: str = ""
     Config: type = ExperimentConfig
+    cpu_only: str | None = None
 
     def execute(self, config, *, seed: int, out_dir: Path, result: Result) -> None:
         """Fill ``result`` (metrics, tables, figures); called by :meth:`run`."""
@@ -99,7 +105,18 @@ class Experiment:
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
         out_dir = Path(out_dir if out_dir is not None else "bench-out")
         out_dir.mkdir(parents=True, exist_ok=True)
+        if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"{self.name}: config.device={config.device!r} but torch sees no CUDA device")
+        if self.cpu_only and torch.device(config.device).type != "cpu":
+            config = dataclasses.replace(config, device="cpu")
+            note = f"ran on the CPU although another device was asked for: {self.cpu_only}"
+        else:
+            note = None
         result = Result(self.name, config.to_dict(), seed, versions=versions())
+        if note:
+            result.notes.append(note)
+        if torch.device(config.device).type == "cuda":
+            result.versions["cuda_device"] = torch.cuda.get_device_name(torch.device(config.device))
         torch.manual_seed(seed)
         previous_threads = torch.get_num_threads()
         if config.threads:

@@ -147,19 +147,21 @@ class EquivariantGeneration(Experiment):
         sample_s = None
         for label, model in models.items():
             t0 = time.perf_counter()
-            model.fit(train, steps=config.train_steps, batch_size=config.batch_size, lr=config.lr, seed=seed)
+            model.to(config.device)
+            model.fit(train.to(config.device), steps=config.train_steps, batch_size=config.batch_size, lr=config.lr,
+                      seed=seed)
             train_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             x = model.sample(config.n_samples, generator=torch.Generator().manual_seed(seed + 1),
-                             steps=config.sample_steps).double()
+                             steps=config.sample_steps).double().cpu()
             s_s = time.perf_counter() - t0
             sample_s = s_s if sample_s is None else sample_s
             finite = torch.isfinite(x).all(dim=(1, 2))
             x = x[finite]
             e = system.energy(x).numpy()
             dist = particles.pair_distances(x).reshape(-1).numpy()
-            nll = model.nll(test[: config.n_nll].float(), steps=config.nll_steps,
-                            generator=torch.Generator().manual_seed(seed + 2))
+            nll = model.nll(test[: config.n_nll].float().to(config.device), steps=config.nll_steps,
+                            generator=torch.Generator().manual_seed(seed + 2)).cpu()
             rmsd = nearest_aligned_rmsd(x[: config.n_align].numpy(), test[config.n_align:].numpy()[:1000])
             rows.append({"system": name, "model": label, "params": count_parameters(model), "train_s": train_s,
                          "sample_s": s_s, **_energy_metrics(e, energy_test),

@@ -133,6 +133,7 @@ class Fick(Experiment):
     description = ("Fick's law from snapshots: translation-invariant symbols (IsotropicPolynomial, "
                    "Conserving(RealEven), Free) vs a dense linear map and an MLP")
     Config = FickConfig
+    cpu_only = "closed-form float64 fits on 1-D grids of 64-128 points (milliseconds each)"
 
     def execute(self, config, *, seed, out_dir, result):
         rows, symbols, fd_errors = [], {}, {}

@@ -182,11 +182,11 @@ class PoissonDiffusion(Experiment):
             result.timings[f"{key}/{variant}/train_s"] = train_s
             result.metrics[f"{key}/{variant}/final_loss"] = final_loss
             model = model.double().eval()
-            rho_in = rho_te
+            rho_in = rho_te.to(cfg.device)
             if diffusion is None:
                 t0 = time.perf_counter()
                 with torch.no_grad():
-                    pred = model(rho_in) * scale
+                    pred = model(rho_in).cpu() * scale
                 dt = time.perf_counter() - t0
                 rows.append(self._metrics_row(key, variant, "direct", 1, pred[:, None], phi_te, rho_te, boundary,
                                               dt, train_s, cfg.steps))
@@ -230,7 +230,7 @@ class PoissonDiffusion(Experiment):
 
         trainer = Trainer(model, loss_fn, lr=cfg.lr, schedule="cosine", warmup_steps=cfg.warmup_steps,
                           ema_decay=cfg.ema_decay, ema_warmup=True, clip_grad_norm=1.0, seed=seed, progress=False,
-                          distributed=False, log_every=max(cfg.steps // 10, 1))
+                          distributed=False, log_every=max(cfg.steps // 10, 1), device=cfg.device)
         t0 = time.perf_counter()
         out = trainer.fit(data, steps=cfg.steps, batch_size=cfg.batch_size)
         if trainer.ema is not None:
@@ -244,9 +244,12 @@ class PoissonDiffusion(Experiment):
         gen = torch.Generator().manual_seed(seed + 101)
         t0 = time.perf_counter()
         if sampler == "ddpm":
-            x = diffusion.sample_ddpm(net, cond.shape, cond, steps=steps, generator=gen, dtype=torch.float64)
+            x = diffusion.sample_ddpm(net, cond.shape, cond, steps=steps, generator=gen, dtype=torch.float64,
+                                      device=cond.device)
         else:
-            x = diffusion.sample_ddim(net, cond.shape, cond, steps=steps, generator=gen, dtype=torch.float64)
+            x = diffusion.sample_ddim(net, cond.shape, cond, steps=steps, generator=gen, dtype=torch.float64,
+                                      device=cond.device)
+        x = x.cpu()
         dt = time.perf_counter() - t0
         return x.reshape(rho.shape[0], k, *rho.shape[1:]), dt
 

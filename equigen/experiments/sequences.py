@@ -67,6 +67,14 @@ class SequencesConfig(ExperimentConfig):
         return cls()
 
 
+def _on_cpu(out):
+    """A model's :class:`SampleOutput` with its tensors moved to the CPU (scoring runs there)."""
+    out.seqs = out.seqs.cpu()
+    if out.log_weights is not None:
+        out.log_weights = out.log_weights.cpu()
+    return out
+
+
 def _rate_row(model, setting, seqs, bond, potts, evals, seconds, extra=None):
     ok = bond.satisfied(seqs)
     n, k = ok.numel(), int(ok.sum())
@@ -118,14 +126,15 @@ class Sequences(Experiment):
         for name, model in (("ar", ar), ("mlm", mlm)):
             t0 = time.perf_counter()
             trainer = Trainer(model, lr=config.lr, schedule="cosine", warmup_steps=config.train_steps // 20,
-                              clip_grad_norm=1.0, progress=False, distributed=False, seed=seed)
+                              clip_grad_norm=1.0, progress=False, distributed=False, seed=seed,
+                              device=config.device)
             fit = trainer.fit(train.samples, steps=config.train_steps, batch_size=config.batch_size)
             timings[f"train_{name}_s"] = time.perf_counter() - t0
             with torch.no_grad():
                 model.eval()
                 result.metrics[f"{name}_final_train_loss"] = fit["loss"]
                 result.metrics[f"{name}_heldout_loss"] = float(
-                    model.training_loss(held_out, generator=torch.Generator().manual_seed(seed)))
+                    model.training_loss(held_out.to(config.device), generator=torch.Generator().manual_seed(seed)))
         result.metrics["parameters_per_model"] = sum(p.numel() for p in ar.parameters())
 
         # ---- generation in the three settings
@@ -149,13 +158,13 @@ class Sequences(Experiment):
             fixed = {bj: "C"} if key == "b" else None
             constraint = bond if key == "c" else None
             # autoregressive, one draw (same evaluations as the masked model)
-            out, s = timed(lambda fixed=fixed: ar.sample(n, fixed=fixed, generator=gen(1)))
+            out, s = timed(lambda fixed=fixed: _on_cpu(ar.sample(n, fixed=fixed, generator=gen(1))))
             rows.append(_rate_row("AR", setting, out.seqs, bond, potts, out.evaluations_per_sample, s))
             samples[("AR", key)] = out.seqs
             # autoregressive with K draws per sample: reweighting (b) or rejection (c)
             if key == "b":
                 def sir(fixed=fixed):
-                    cand = ar.sample(n * K, fixed=fixed, generator=gen(2))
+                    cand = _on_cpu(ar.sample(n * K, fixed=fixed, generator=gen(2)))
                     seqs, ess = importance_resample(cand.seqs.reshape(n, K, L), cand.log_weights.reshape(n, K),
                                                     generator=gen(3))
                     return seqs, ess
@@ -164,13 +173,13 @@ class Sequences(Experiment):
                                       {"mean_ess": float(ess.mean())}))
             elif key == "c":
                 def draw(m, sub=gen(4)):
-                    return ar.sample(m, generator=sub).seqs
+                    return ar.sample(m, generator=sub).seqs.cpu()
                 (seqs, info), s = timed(lambda: rejection_sample(draw, bond, n, tries=K))
                 rows.append(_rate_row(f"AR + rejection (<= {K} draws)", setting, seqs, bond, potts,
                                       info["rounds_per_sample"] * L, s))
             # masked refinement
-            out, s = timed(lambda fixed=fixed, constraint=constraint: mlm.sample(
-                n, steps=mlm_steps, fixed=fixed, constraint=constraint, generator=gen(5)))
+            out, s = timed(lambda fixed=fixed, constraint=constraint: _on_cpu(mlm.sample(
+                n, steps=mlm_steps, fixed=fixed, constraint=constraint, generator=gen(5))))
             rows.append(_rate_row("MLM", setting, out.seqs, bond, potts, out.evaluations_per_sample, s))
             samples[("MLM", key)] = out.seqs
             result.metrics[f"truth_rate_{key}"] = t_rate

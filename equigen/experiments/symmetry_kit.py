@@ -41,6 +41,7 @@ class SymmetryKit(Experiment):
     name = "symmetry-kit"
     description = "Equivariance errors of correct reference maps vs broken twins, and what the kit catches"
     Config = SymmetryKitConfig
+    cpu_only = "the reference maps and their hypothesis search are CPU examples of a few points"
 
     def execute(self, config, *, seed, out_dir, result):
         settings = hypothesis.settings(max_examples=config.max_examples, derandomize=True, deadline=None,
