@@ -52,6 +52,7 @@ from equigen.groups import (
     haar_orthogonal,
 )
 from equigen.kinds import normalize_kind
+from equigen.nn.tensor_product import default_dtype
 from equigen.testing import strategies as gst
 
 __all__ = [
@@ -142,17 +143,8 @@ def _patched(patches):
             setattr(mod, attr, value)
 
 
-@contextlib.contextmanager
 def _default_dtype(dtype, enabled: bool):
-    if not enabled:
-        yield
-        return
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
+    return default_dtype(dtype) if enabled else contextlib.nullcontext()
 
 
 @dataclass

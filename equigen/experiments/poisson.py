@@ -5,7 +5,9 @@ exact pairs (:mod:`equigen.data.poisson`, Gaussian random fields and blobs):
 
 * ``diffusion-soft``: :class:`~equigen.generative.field_diffusion.FieldDenoiser` with Fourier
   blocks (``SpectralConv``), no constraint: the gauge (periodic mean) and the boundary values
-  (Dirichlet) are learned softly;
+  (Dirichlet) are learned softly. On the Dirichlet box it also gets the grid coordinates as input
+  channels (``dirichlet_coordinates``): the solution operator there depends on the distance to the
+  boundary, which a shift-equivariant network cannot see;
 * ``diffusion-hard``: the chain lives in a constraint subspace (``Diffusion(project=...)``):
   periodic -- zero mean and Fourier band limit ``|n_i| <= band_modes``; Dirichlet -- sine modes
   ``k_i <= sine_modes`` with a denoiser built from ``SineConv`` blocks: boundary values
@@ -66,6 +68,7 @@ class PoissonConfig(ExperimentConfig):
     ddpm_steps: int = 1000
     ddim_steps: list = field(default_factory=lambda: [20, 50, 100])
     jacobi_sweeps: int = 5
+    dirichlet_coordinates: bool = True
     variants: list = field(default_factory=lambda: ["diffusion-soft", "diffusion-hard", "regressor"])
     threads: int = 2
     time_budget_s: float = 3600.0
@@ -161,7 +164,10 @@ class PoissonDiffusion(Experiment):
             if variant == "diffusion-hard" and boundary == "dirichlet":
                 net = SineFieldDenoiser(1, 1, modes=sine_modes, **net_kw)
             else:
-                net = FieldDenoiser(1, 1, modes=modes, **net_kw)
+                # on the box the solution operator is not shift-invariant: the Fourier network needs the
+                # coordinates to know where the boundary is (periodic problems keep exact shift equivariance)
+                coords = boundary == "dirichlet" and cfg.dirichlet_coordinates
+                net = FieldDenoiser(1, 1, modes=modes, positional=coords, **net_kw)
             if variant == "regressor":
                 model = _Regressor(net)
 

@@ -33,7 +33,7 @@ from equigen.groups import E3, SE3, Permutations
 from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
 from equigen.symmetry import Symmetry
 
-__all__ = ["TensorProductConv", "TensorProductNet", "spherical_harmonics_safe"]
+__all__ = ["TensorProductConv", "TensorProductNet", "spherical_harmonics_safe", "default_dtype"]
 
 _EXAMPLE_IRREPS = o3.Irreps("4x0e+2x1o+1x2e")
 
@@ -123,7 +123,7 @@ class TensorProductConv(nn.Module):
                  warn_unreachable: bool = True, dtype=None, device=None):
         super().__init__()
         dtype = dtype if dtype is not None else torch.get_default_dtype()
-        with _default_dtype(torch.float64):  # e3nn's Clebsch-Gordan buffers: build exact, then cast
+        with default_dtype(torch.float64):  # e3nn's Clebsch-Gordan buffers: build exact, then cast
             self._build(irreps_in, irreps_out, irreps_sh, cutoff, num_radial, radial_hidden, num_neighbors, gate,
                         chiral, warn_unreachable)
         self.to(dtype=dtype, device=device)
@@ -271,7 +271,8 @@ class TensorProductNet(nn.Module):
 
 
 @contextlib.contextmanager
-def _default_dtype(dtype):
+def default_dtype(dtype: torch.dtype):
+    """``with default_dtype(torch.float64): ...`` sets torch's default dtype inside the block only."""
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
