@@ -278,43 +278,43 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
 
 def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float, *, substeps: int = 1,
                    method: str = "leapfrog", iterations: int = 500, batch_size: int = 256, lr: float = 3e-3,
-                   generator: torch.Generator | None = None, log_every: int = 0) -> list[float]:
+                   generator: torch.Generator | None = None, seed: int = 0, log_every: int = 1,
+                   **trainer_kwargs) -> list[float]:
     """Fit a learned Hamiltonian to snapshot pairs by backpropagating through ``substeps`` steps of ``method``.
 
     ``q_in, p_in, q_out, p_out``: ``(M, N, d)``, ``(q_out, p_out)`` the state ``dt`` after
     ``(q_in, p_in)``. Loss: mean squared error of the predicted state, the error of each
     particle's ``q`` and ``p`` scaled by the standard deviation of that particle's true change
-    (so a light outer planet counts as much as the star). Adam with cosine decay; mini-batches
-    drawn with ``generator``. Returns the loss history (one value per iteration).
-
-    This is a small local optimisation loop for the learned-dynamics models (no checkpoints,
-    no resume); long trainings belong to the project's ``equigen.train.Trainer``.
+    (so a light outer planet counts as much as the star). Runs ``iterations`` optimiser steps of
+    :class:`equigen.train.Trainer` (AdamW without weight decay, cosine decay of ``lr``, shuffled
+    mini-batches seeded by ``seed``, or by a draw from ``generator`` when one is given); other keyword
+    arguments go to the Trainer (``out_dir`` and ``checkpoint_every`` for resumable runs,
+    ``device``, ``clip_grad_norm``, ``ema_decay``, ...). Returns the mean loss of every
+    ``log_every`` iterations (one value per iteration by default).
     """
+    from equigen.train import Trainer
+
     if q_in.shape != p_in.shape or q_in.shape != q_out.shape or q_out.shape != p_out.shape:
         raise ValueError("q_in, p_in, q_out, p_out must have equal shapes (M, N, d)")
-    for name, v in (("substeps", substeps), ("iterations", iterations), ("batch_size", batch_size)):
+    for name, v in (("substeps", substeps), ("iterations", iterations), ("batch_size", batch_size),
+                    ("log_every", log_every)):
         _positive_int(name, v)
     _positive_float("lr", lr)
+    if generator is not None:
+        seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
     dtype = next(model.parameters()).dtype
     q_in, p_in, q_out, p_out = (x.to(dtype) for x in (q_in, p_in, q_out, p_out))
     # each particle's error in units of its own typical change (light bodies count as much as heavy ones)
     sq = (q_out - q_in).std(dim=(0, -1), keepdim=True).clamp_min(1e-12)
     sp = (p_out - p_in).std(dim=(0, -1), keepdim=True).clamp_min(1e-12)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations)
-    losses = []
-    m = q_in.shape[0]
-    for it in range(iterations):
-        idx = torch.randint(0, m, (min(batch_size, m),), generator=generator)
-        q, p = integrate(model, q_in[idx], p_in[idx], dt / substeps, substeps, method=method, save_every=substeps)
-        loss = (((q[-1] - q_out[idx]) / sq) ** 2).mean() + (((p[-1] - p_out[idx]) / sp) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if log_every and it % log_every == 0:
-            import logging
+    trainer_kwargs.setdefault("progress", False)
+    trainer_kwargs.setdefault("distributed", False)
 
-            logging.getLogger(__name__).info("iteration %d loss %.3e", it, losses[-1])
-    return losses
+    def loss_fn(m, batch):
+        qi, pi, qo, po = batch
+        q, p = integrate(m, qi, pi, dt / substeps, substeps, method=method, save_every=substeps)
+        return (((q[-1] - qo) / sq.to(q.device)) ** 2).mean() + (((p[-1] - po) / sp.to(p.device)) ** 2).mean()
+
+    trainer = Trainer(model, loss_fn, lr=lr, schedule="cosine", seed=seed, log_every=log_every, **trainer_kwargs)
+    trainer.fit((q_in, p_in, q_out, p_out), steps=iterations, batch_size=min(batch_size, q_in.shape[0]))
+    return [r["loss"] for r in trainer.history if "loss" in r]

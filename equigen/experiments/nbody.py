@@ -12,8 +12,8 @@ A star with three planets (4 bodies, 3-D Newtonian gravity) is simulated accurat
 * ``pair``: :class:`~equigen.dynamics.PairPotentialNet` (E(3)- and permutation-invariant pair
   energy), trained the same way, rolled out with leapfrog.
 
-Both networks are trained in float32 by a small local Adam loop
-(:func:`~equigen.dynamics.train_one_step`) with the same data-driven energy unit (the mean
+Both networks are trained in float32 by :func:`~equigen.dynamics.train_one_step` (the project's
+:class:`~equigen.train.Trainer`, same steps, batch and schedule) with the same data-driven energy unit (the mean
 kinetic energy of the snapshots).
 
 Each model (the two networks trained in float32, all rolled out in float64) is rolled out

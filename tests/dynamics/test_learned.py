@@ -1,6 +1,7 @@
 """Learned dynamics: the linear baseline, the Hamiltonian net (unconstrained twin) and the pair potential."""
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -225,3 +226,22 @@ def test_train_one_step_bad_input():
     x = torch.zeros(4, 3, 3)
     with pytest.raises(ValueError, match="equal shapes"):
         train_one_step(model, x, x, x, x[:2], 0.1, iterations=1)
+
+
+def test_train_one_step_resumes_exactly_from_checkpoints(tmp_path):
+    masses, _, pairs = gravity_pairs(count=64)
+
+    def run(out_dir, iterations):
+        model = PairPotentialNet(masses.float(), hidden=8, generator=gen(7))
+        losses = train_one_step(model, *pairs, 0.05, iterations=iterations, batch_size=16, seed=3, out_dir=out_dir,
+                                checkpoint_every=4)
+        return model, losses
+
+    straight, losses = run(tmp_path / "a", 12)
+    # an interrupted run: the same directory as it was after step 8 (checkpoints at 4 and 8)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "checkpoints" / "ckpt-00000012.pt").unlink()
+    resumed, tail = run(tmp_path / "b", 12)
+    assert len(losses) == 12 and tail == losses[8:]
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
