@@ -50,3 +50,14 @@ def test_poisson_presets():
     assert full.ddpm_steps == 1000 and full.ddim_steps == [20, 50, 100]
     with pytest.raises(ValueError, match="problems"):
         get("poisson").run(_tiny(problems=[["neumann", 12]]), out_dir="/tmp/unused-poisson")
+
+
+@pytest.mark.parametrize("coords", [True, False])
+def test_dirichlet_fourier_networks_get_coordinates_by_default(tmp_path, coords):
+    """The Dirichlet solution operator depends on the distance to the boundary: the soft and regressor
+    networks get coordinate channels unless told otherwise, and the result says which."""
+    cfg = _tiny(problems=[["dirichlet", 12]], variants=["regressor"], dirichlet_coordinates=coords)
+    result = get("poisson").run(cfg, seed=0, out_dir=tmp_path)
+    note = next(n for n in result.notes if n.startswith("Dirichlet diffusion-soft"))
+    assert ("with grid-coordinate" in note) == coords
+    assert PoissonConfig().dirichlet_coordinates is True

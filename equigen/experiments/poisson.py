@@ -138,6 +138,11 @@ class PoissonDiffusion(Experiment):
         result.notes.append(
             f"threads={config.threads}, optimizer steps={config.steps} at batch {config.batch_size} per model; "
             "errors are relative L2 to the exact spectral solution, mean over held-out rho and samples")
+        if any(b == "dirichlet" for b, _ in config.problems):
+            result.notes.append(
+                "Dirichlet diffusion-soft and regressor: Fourier network "
+                + ("with grid-coordinate input channels" if config.dirichlet_coordinates
+                   else "without coordinates (shift-equivariant: it cannot locate the boundary)"))
         result.figures.append(self._calibration_figure(calib, out_dir))
 
     # ------------------------------------------------------------------ one problem
