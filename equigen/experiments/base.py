@@ -105,16 +105,13 @@ class Experiment:
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
         out_dir = Path(out_dir if out_dir is not None else "bench-out")
         out_dir.mkdir(parents=True, exist_ok=True)
-        if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{self.name}: config.device={config.device!r} but torch sees no CUDA device")
+        notes = []
         if self.cpu_only and torch.device(config.device).type != "cpu":
             config = dataclasses.replace(config, device="cpu")
-            note = f"ran on the CPU although another device was asked for: {self.cpu_only}"
-        else:
-            note = None
-        result = Result(self.name, config.to_dict(), seed, versions=versions())
-        if note:
-            result.notes.append(note)
+            notes.append(f"ran on the CPU although another device was asked for: {self.cpu_only}")
+        if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"{self.name}: config.device={config.device!r} but torch sees no CUDA device")
+        result = Result(self.name, config.to_dict(), seed, versions=versions(), notes=notes)
         if torch.device(config.device).type == "cuda":
             result.versions["cuda_device"] = torch.cuda.get_device_name(torch.device(config.device))
         torch.manual_seed(seed)
