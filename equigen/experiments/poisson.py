@@ -224,7 +224,7 @@ class PoissonDiffusion(Experiment):
                 self._write_partial(out_dir, rows, result)
         for r in rows:
             r.pop("_spread", None), r.pop("_err", None)
-        result.figures.append(self._fields_figure(key, boundary, rho_te, phi_te, samples_fig, out_dir))
+        result.figures.append(self._fields_figure(key, rho_te, phi_te, samples_fig, out_dir))
 
     @staticmethod
     def _write_partial(out_dir, rows, result):
@@ -294,7 +294,7 @@ class PoissonDiffusion(Experiment):
 
     # ------------------------------------------------------------------ figures
     @staticmethod
-    def _fields_figure(key, boundary, rho, phi, samples, out_dir):
+    def _fields_figure(key, rho, phi, samples, out_dir):
         import matplotlib
 
         matplotlib.use("Agg")
@@ -315,7 +315,7 @@ class PoissonDiffusion(Experiment):
             ax.set_xticks([])
             ax.set_yticks([])
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=5)
-        fig.suptitle(f"Poisson {boundary} {key}: rho, exact phi, samples, error maps", fontsize=8)
+        fig.suptitle(f"Poisson {key}: rho, exact phi, samples, error maps", fontsize=8)
         return save_figure(fig, out_dir, f"poisson-{key}-fields")
 
     @staticmethod
