@@ -61,3 +61,8 @@ def test_dirichlet_fourier_networks_get_coordinates_by_default(tmp_path, coords)
     note = next(n for n in result.notes if n.startswith("Dirichlet diffusion-soft"))
     assert ("with grid-coordinate" in note) == coords
     assert PoissonConfig().dirichlet_coordinates is True
+
+
+def test_dirichlet_coordinates_must_be_a_bool(tmp_path):
+    with pytest.raises(ValueError, match="dirichlet_coordinates"):
+        get("poisson").run(_tiny(dirichlet_coordinates="yes"), seed=0, out_dir=tmp_path)

@@ -125,6 +125,8 @@ class PoissonDiffusion(Experiment):
         for s in [cfg.ddpm_steps, *cfg.ddim_steps]:
             if not 1 <= s <= cfg.num_steps:
                 raise ValueError(f"sampler steps {s} must lie in 1..num_steps={cfg.num_steps}")
+        if not isinstance(cfg.dirichlet_coordinates, bool):
+            raise ValueError(f"dirichlet_coordinates={cfg.dirichlet_coordinates!r} must be True or False")
         unknown = set(cfg.variants) - {"diffusion-soft", "diffusion-hard", "regressor"}
         if unknown:
             raise ValueError(f"variants {sorted(unknown)} unknown; use diffusion-soft, diffusion-hard, regressor")
