@@ -50,6 +50,7 @@ from typing import ClassVar
 
 import torch
 
+from equigen.core.validation import InputTypeError
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
 
@@ -159,17 +160,18 @@ def _check_dt(dt):
     return float(dt)
 
 
-def _check_state(system, q, p):
-    for name, x in (("q", q), ("p", p)):
+def _check_state(system, q, p, names=("q", "p")):
+    nq, np_ = names
+    for name, x in ((nq, q), (np_, p)):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}; use torch.as_tensor")
         if not x.is_floating_point():
             raise TypeError(f"{name} has dtype {x.dtype}; use a floating dtype (float64 for physics)")
     if q.shape != p.shape:
-        raise ValueError(f"q has shape {tuple(q.shape)} but p has shape {tuple(p.shape)}; they must be equal")
+        raise ValueError(f"{nq} has shape {tuple(q.shape)} but {np_} has shape {tuple(p.shape)}; they must be equal")
     if q.dtype != p.dtype:
-        raise ValueError(f"q is {q.dtype} but p is {p.dtype}; cast both to one dtype")
-    for name, x in (("q", q), ("p", p)):
+        raise InputTypeError(f"{nq} is {q.dtype} but {np_} is {p.dtype}; cast both to one dtype with .to({q.dtype})")
+    for name, x in ((nq, q), (np_, p)):
         if not torch.isfinite(x.detach()).all():
             raise ValueError(f"{name} contains NaN or Inf; pass a finite initial state")
     check = getattr(system, "check_state", None)
@@ -354,7 +356,7 @@ def integrate(system, q0: torch.Tensor, p0: torch.Tensor, dt, steps: int, method
     if steps % save_every:
         raise ValueError(f"steps={steps} is not a multiple of save_every={save_every}; "
                          f"use steps={steps - steps % save_every or save_every}")
-    _check_state(system, q0, p0)
+    _check_state(system, q0, p0, ("q0", "p0"))
     _check_method_for(system, m)
     qs, ps = [q0], [p0]
     q, p, g = q0, p0, None

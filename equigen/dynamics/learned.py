@@ -33,6 +33,7 @@ import math
 import torch
 from torch import nn
 
+from equigen.core.validation import check_finite, check_non_negative_float, check_non_negative_int, check_tensor
 from equigen.dynamics.integrators import integrate
 from equigen.dynamics.systems import HamiltonianSystem
 from equigen.groups import E3, Permutations
@@ -111,6 +112,9 @@ class LinearDynamics(nn.Module):
         largest and are mapped to zero instead of amplifying rounding errors. ``ridge > 0``
         solves the regularised normal equations instead.
         """
+        check_tensor(q, "q", floating=True)
+        check_tensor(p, "p", floating=True)
+        ridge = check_non_negative_float(ridge, "ridge")
         if q.dim() < 3 or q.shape[0] < 2:
             raise ValueError(f"q, p must be trajectories (T >= 2, ..., N, d), got {tuple(q.shape)}")
         s = self._flat(q, p).to(self.A.dtype)
@@ -135,6 +139,9 @@ class LinearDynamics(nn.Module):
 
     def rollout(self, q0: torch.Tensor, p0: torch.Tensor, steps: int):
         """``steps`` applications from ``(q0, p0)``; trajectories ``(steps + 1, ..., N, d)``."""
+        steps = check_non_negative_int(steps, "steps")
+        check_tensor(q0, "q0", floating=True)
+        check_tensor(p0, "p0", floating=True)
         qs, ps = [q0], [p0]
         q, p = q0, p0
         for _ in range(steps):
@@ -193,6 +200,9 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
         return self._net(torch.cat([q.reshape(*q.shape[:-2], -1), p.reshape(*p.shape[:-2], -1)], -1))
 
     def forward(self, q, p):
+        if isinstance(q, torch.Tensor) and q.grad_fn is None:  # user input (states inside a rollout: unchecked)
+            check_finite(q, "q")
+            check_finite(p, "p")
         return self.energy(q, p)
 
 
@@ -258,6 +268,8 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
         return (diff * diff).sum(-1).sqrt(), (i, j)
 
     def forward(self, q: torch.Tensor, masses: torch.Tensor | None = None) -> torch.Tensor:
+        if isinstance(q, torch.Tensor) and q.grad_fn is None:  # user input (states inside a rollout: unchecked)
+            check_tensor(q, "q", floating=True)
         masses = self.masses if masses is None else masses
         r, (i, j) = self.pair_distances(q)
         w = self.phi[0].weight
@@ -296,6 +308,8 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
 
     if q_in.shape != p_in.shape or q_in.shape != q_out.shape or q_out.shape != p_out.shape:
         raise ValueError("q_in, p_in, q_out, p_out must have equal shapes (M, N, d)")
+    for name, v in (("q_in", q_in), ("p_in", p_in), ("q_out", q_out), ("p_out", p_out)):
+        check_finite(v, name, fix="drop or repair those samples before training")
     for name, v in (("substeps", substeps), ("iterations", iterations), ("batch_size", batch_size),
                     ("log_every", log_every)):
         _positive_int(name, v)

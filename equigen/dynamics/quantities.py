@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import torch
 
+from equigen.core.validation import check_tensor
+
 __all__ = ["energy", "linear_momentum", "angular_momentum", "centre_of_mass", "relative_drift"]
 
 
 def _pair(q, p):
+    check_tensor(q, "q", floating=True, finite=False)
+    check_tensor(p, "p", floating=True, finite=False)
     if q.shape != p.shape:
         raise ValueError(f"q has shape {tuple(q.shape)} but p has shape {tuple(p.shape)}; they must be equal")
     if q.dim() < 2:
@@ -35,6 +39,7 @@ def energy(system, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 def linear_momentum(p: torch.Tensor) -> torch.Tensor:
     """``P = sum_i p_i``: ``(..., N, d) -> (..., d)``. Rotates as a vector, invariant under translations."""
+    check_tensor(p, "p", finite=False)
     if p.dim() < 2:
         raise ValueError(f"p must have shape (..., N, d), got {tuple(p.shape)}")
     return p.sum(-2)
@@ -57,6 +62,7 @@ def angular_momentum(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 def centre_of_mass(q: torch.Tensor, masses: torch.Tensor) -> torch.Tensor:
     """``sum m_i q_i / sum m_i``: ``q (..., N, d)``, ``masses (N,)`` or ``(..., N)`` -> ``(..., d)``."""
+    check_tensor(q, "q", floating=True, finite=False)
     masses = torch.as_tensor(masses, dtype=q.dtype, device=q.device)
     if q.dim() < 2 or masses.shape[-1] != q.shape[-2]:
         raise ValueError(f"masses of shape {tuple(masses.shape)} do not match q of shape {tuple(q.shape)}; "

@@ -32,6 +32,7 @@ import math
 
 import torch
 
+from equigen.core.validation import check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
 
@@ -154,7 +155,7 @@ class NBodyGravity(HamiltonianSystem):
         self.masses = masses
         self.G = _positive("G", G)
         self.softening = _positive("softening", softening, allow_zero=True)
-        self.block_rows = block_rows
+        self.block_rows = check_positive_int(block_rows, "block_rows", allow_none=True)
         self._workspace = {}
 
     @property

@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from equigen.core.validation import check_non_negative_int, check_positive_float, check_tensor
+
 __all__ = ["DenseLinearMap", "MLPOperator"]
 
 
@@ -63,6 +65,8 @@ class DenseLinearMap(torch.nn.Module):
         return m
 
     def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        steps = check_non_negative_int(steps, "steps")
+        check_tensor(u, "u", like=self.A)
         shape = u.shape
         v = u.reshape(-1, self.A.shape[0])
         for _ in range(steps):
@@ -101,6 +105,8 @@ class MLPOperator(torch.nn.Module):
         return (v + h @ self.w2.T + self.b2).reshape(shape)
 
     def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        steps = check_non_negative_int(steps, "steps")
+        check_tensor(u, "u", like=self)
         for _ in range(steps):
             u = self(u)
         return u
@@ -110,6 +116,8 @@ class MLPOperator(torch.nn.Module):
             ndim: int = 1, generator: torch.Generator | None = None) -> MLPOperator:
         """Full-batch Adam on the one-step mean squared error."""
         _check_pairs(u0, u1, ndim)
+        lr = check_positive_float(lr, "lr")
+        epochs = check_non_negative_int(epochs, "epochs")
         m = cls(tuple(u0.shape[1:]), hidden, generator=generator, dtype=u0.dtype, device=u0.device)
         opt = torch.optim.Adam(m.parameters(), lr=lr)
         for _ in range(epochs):

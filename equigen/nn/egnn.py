@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from equigen.core.validation import check_finite
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
@@ -117,22 +118,23 @@ class EGNNLayer(nn.Module):
             self.phi_x = _mlp([hidden_features, hidden_features, 1], act, **kw)
             self.phi_v = _mlp([in_features, hidden_features, 1], act, **kw)
 
-    def forward(self, h, pos=None, edge_index=None, *, shifts=None, edge_attr=None, vel=None):
+    def forward(self, h, pos=None, edge_index=None, *, shifts=None, edge_attr=None, vel=None, _checked=False):
         h, pos, edge_index, shifts, edge_attr, vel = _unpack_data(h, pos, edge_index, shifts, edge_attr, vel)
-        pos = check_pos(pos)
+        pos = check_pos(pos, like=self, finite=not _checked)  # _checked: EGNN already checked its inputs
         n_nodes, dim = pos.shape
-        h = check_nodes(h, n_nodes, self.in_features, "h")
+        h = check_nodes(h, n_nodes, self.in_features, "h", like=self, finite=not _checked)
         edge_index = check_edge_index(edge_index, n_nodes)
         shifts = check_shifts(shifts, edge_index.shape[1], dim, pos)
         if self.edge_features:
             if edge_attr is None:
                 raise ValueError(f"this layer was built with edge_features={self.edge_features}; pass edge_attr")
-            edge_attr = check_nodes(edge_attr, edge_index.shape[1], self.edge_features, "edge_attr")
+            edge_attr = check_nodes(edge_attr, edge_index.shape[1], self.edge_features, "edge_attr", like=self,
+                                    finite=not _checked)
         elif edge_attr is not None:
             raise ValueError("edge_attr given but the layer was built with edge_features=0; "
                              "set edge_features to its width")
         if vel is not None:
-            vel = check_nodes(vel, n_nodes, dim, "vel")
+            vel = check_nodes(vel, n_nodes, dim, "vel", like=self, finite=not _checked)
         src, dst = edge_index
         diff = -edge_vectors(pos, edge_index, shifts)  # x_i - x_j (image), (E, n)
         d2 = (diff * diff).sum(-1, keepdim=True)
@@ -213,8 +215,12 @@ class EGNN(nn.Module):
 
     def forward(self, h, pos=None, edge_index=None, *, shifts=None, edge_attr=None, vel=None):
         h, pos, edge_index, shifts, edge_attr, vel = _unpack_data(h, pos, edge_index, shifts, edge_attr, vel)
-        pos = check_pos(pos)
-        h = check_nodes(h, pos.shape[0], self.in_features, "h")
+        pos = check_pos(pos, like=self)
+        h = check_nodes(h, pos.shape[0], self.in_features, "h", like=self)
+        if vel is not None:
+            vel = check_nodes(vel, pos.shape[0], pos.shape[1], "vel", like=self)
+        if isinstance(edge_attr, torch.Tensor):
+            check_finite(edge_attr, "edge_attr")
         if self.num_radial:
             edge_index = check_edge_index(edge_index, pos.shape[0])
             r = safe_norm(edge_vectors(pos, edge_index, check_shifts(shifts, edge_index.shape[1], pos.shape[1], pos)))
@@ -222,7 +228,7 @@ class EGNN(nn.Module):
             edge_attr = rbf if edge_attr is None else torch.cat([edge_attr, rbf], dim=-1)
         h = self.embed(h)
         for layer in self.layers:
-            out = layer(h, pos, edge_index, shifts=shifts, edge_attr=edge_attr, vel=vel)
+            out = layer(h, pos, edge_index, shifts=shifts, edge_attr=edge_attr, vel=vel, _checked=True)
             h, pos = out[0], out[1]
             vel = out[2] if vel is not None else None
         h = self.out(h)

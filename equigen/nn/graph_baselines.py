@@ -78,9 +78,9 @@ class FlatMLP(nn.Module):
         self.mlp = _mlp(sizes, act, dtype=dtype, device=device)
 
     def forward(self, h, pos, edge_index=None, *, batch=None, shifts=None):
-        pos = check_pos(pos, self.dim)
+        pos = check_pos(pos, self.dim, like=self)
         n = pos.shape[0]
-        h = check_nodes(h, n, self.in_features, "h")
+        h = check_nodes(h, n, self.in_features, "h", like=self)
         batch = check_batch(batch, n)
         if n % self.num_nodes:
             raise ValueError(f"pos has {n} nodes, not a multiple of num_nodes={self.num_nodes}; FlatMLP needs "
@@ -125,9 +125,9 @@ class RawMessagePassing(nn.Module):
         self.out = nn.Linear(hidden, out_features, **kw)
 
     def forward(self, h, pos, edge_index, *, shifts=None):
-        pos = check_pos(pos, self.dim)
+        pos = check_pos(pos, self.dim, like=self)
         n = pos.shape[0]
-        h = check_nodes(h, n, self.in_features, "h")
+        h = check_nodes(h, n, self.in_features, "h", like=self)
         edge_index = check_edge_index(edge_index, n)
         shifts = check_shifts(shifts, edge_index.shape[1], self.dim, pos)
         src, dst = edge_index

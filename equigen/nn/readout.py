@@ -55,10 +55,11 @@ class EnergyReadout(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(in_features, hidden_features, **kw), act(),
                                  nn.Linear(hidden_features, 1, **kw))
 
-    def forward(self, h: torch.Tensor, batch: torch.Tensor | None = None, *, num_graphs: int | None = None):
+    def forward(self, h: torch.Tensor, batch: torch.Tensor | None = None, *, num_graphs: int | None = None,
+                _checked: bool = False):
         if not isinstance(h, torch.Tensor) or h.dim() != 2:
             raise ValueError(f"h must be an (N, {self.in_features}) tensor, got {tuple(getattr(h, 'shape', ()))}")
-        h = check_nodes(h, h.shape[0], self.in_features, "h")
+        h = check_nodes(h, h.shape[0], self.in_features, "h", like=self, finite=not _checked)
         batch = check_batch(batch, h.shape[0])
         b = num_graphs_of(batch, h.shape[0], num_graphs)
         idx = batch if batch is not None else torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
@@ -103,7 +104,7 @@ class VectorReadout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
             raise ValueError(f"x must be (N, {self.irreps_in.dim}), got {tuple(getattr(x, 'shape', ()))}")
-        x = check_nodes(x, x.shape[0], self.irreps_in.dim, "x")
+        x = check_nodes(x, x.shape[0], self.irreps_in.dim, "x", like=self)
         out = self.linear(x).reshape(x.shape[0], self.num_vectors, 3)
         return out[:, 0] if self.num_vectors == 1 else out
 
@@ -156,7 +157,7 @@ class EnergyModel(nn.Module):
             kw["batch"] = batch
         out = self.backbone(h, pos, edge_index, **kw)
         feats = out[0] if isinstance(out, tuple) else out
-        return self.readout(feats, batch, num_graphs=num_graphs)
+        return self.readout(feats, batch, num_graphs=num_graphs, _checked=True)  # the backbone checked the input
 
     @classmethod
     def symmetry_example(cls, *, dtype, generator):

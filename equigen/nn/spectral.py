@@ -37,6 +37,7 @@ from collections.abc import Sequence
 
 import torch
 
+from equigen.core.validation import InputTypeError, check_dtype_like, check_finite
 from equigen.groups import GridShifts
 from equigen.nn.symbols import Free, RealEven, Symbol, centred_frequencies, normalize_modes
 from equigen.symmetry import Symmetry
@@ -58,8 +59,11 @@ def normalize_lengths(length, ndim: int, *, argument: str = "length") -> tuple[f
 
 
 def check_field(x, *, ndim: int, channels: int | None = None, modes=None, argument: str = "x",
-                channel_axis: bool = True) -> None:
-    """Validate a real periodic field ``(batch, C, *spatial)`` (or ``(..., *spatial)``)."""
+                channel_axis: bool = True, like=None) -> None:
+    """Validate a finite real periodic field ``(batch, C, *spatial)`` (or ``(..., *spatial)``).
+
+    ``like``: a module or tensor whose dtype ``x`` must have. NaN/Inf checks are skipped while compiling.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{argument} must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex():
@@ -82,6 +86,9 @@ def check_field(x, *, ndim: int, channels: int | None = None, modes=None, argume
                 raise ValueError(f"{argument} has spatial size {n} on axis {i} (shape {tuple(x.shape)}), too small "
                                  f"for modes={m} (|n| <= {m} needs size >= {max(2 * m, 1)}); use a finer grid "
                                  f"or modes <= {n // 2}")
+    if like is not None:
+        check_dtype_like(x, argument, like)
+    check_finite(x, argument)
 
 
 def _cat_slices(t, dim, parts):
@@ -343,6 +350,8 @@ def apply_symbol(x, re, im, modes, *, hermitian: bool = True, transform: str = "
     """
     nd = len(modes)
     sizes = tuple(x.shape[-nd:])
+    if x.numel() == 0:  # an empty batch maps to an empty batch
+        return x.new_zeros((*x.shape[:-nd - 1], re.shape[0], *sizes))
     if transform == "auto":
         transform = "dft" if use_partial_dft(sizes, modes) else "fft"
     if transform == "dft" and x.dtype in (torch.float32, torch.float64):
@@ -417,7 +426,7 @@ class SpectralConv(torch.nn.Module):
         freqs = centred_frequencies(self.modes, device=x.device)
         re, im = self.symbol.evaluate(freqs, self.lengths)
         if re.dtype != x.dtype:
-            raise ValueError(f"x has dtype {x.dtype} but the layer's symbol is {re.dtype}; convert one of them "
+            raise InputTypeError(f"x has dtype {x.dtype} but the layer's symbol is {re.dtype}; convert one of them "
                              f"(layer.to({x.dtype}) or x.to({re.dtype}))")
         hermitian = not (self.symbol.is_real and self.symbol.is_even)
         return apply_symbol(x, re, im, self.modes, hermitian=hermitian, transform=self.transform)

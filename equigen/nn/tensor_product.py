@@ -187,10 +187,10 @@ class TensorProductConv(nn.Module):
                                  (self.irreps_out,))
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor, *,
-                shifts: torch.Tensor | None = None) -> torch.Tensor:
-        pos = check_pos(pos, 3)
+                shifts: torch.Tensor | None = None, _checked: bool = False) -> torch.Tensor:
+        pos = check_pos(pos, 3, like=self, finite=not _checked)  # _checked: TensorProductNet checked the input
         n_nodes = pos.shape[0]
-        x = check_nodes(x, n_nodes, self._dim_in, "x")
+        x = check_nodes(x, n_nodes, self._dim_in, "x", like=self, finite=not _checked)
         edge_index = check_edge_index(edge_index, n_nodes)
         shifts = check_shifts(shifts, edge_index.shape[1], 3, pos)
         src, dst = edge_index
@@ -254,8 +254,10 @@ class TensorProductNet(nn.Module):
                                  (self.irreps_out,))
 
     def forward(self, x, pos, edge_index, *, shifts=None):
+        check_pos(pos, 3, like=self)
+        check_nodes(x, pos.shape[0], self.layers[0]._dim_in, "x", like=self)
         for layer in self.layers:
-            x = layer(x, pos, edge_index, shifts=shifts)
+            x = layer(x, pos, edge_index, shifts=shifts, _checked=True)
         return x
 
     @classmethod
