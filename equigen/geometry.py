@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from equigen.core.validation import InputTypeError
+
 __all__ = ["radius_graph", "edge_vectors", "safe_norm", "polynomial_cutoff", "bessel_basis", "BesselBasis"]
 
 
@@ -52,7 +54,7 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
     O(N log N) time.
     """
     pos = _check_pos(pos)
-    if not (isinstance(cutoff, (int, float)) and np.isfinite(cutoff) and cutoff > 0):
+    if isinstance(cutoff, bool) or not (isinstance(cutoff, (int, float)) and np.isfinite(cutoff) and cutoff > 0):
         raise ValueError(f"cutoff={cutoff!r} must be a positive finite number (same unit as pos)")
     if max_neighbors is not None and (not isinstance(max_neighbors, int) or max_neighbors < 1):
         raise ValueError(f"max_neighbors={max_neighbors!r} must be a positive integer or None")
@@ -119,8 +121,17 @@ def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, shifts: torch.Tens
 
     Differences of positions: invariant under translations, rotating with the frame.
     """
+    if not isinstance(edge_index, torch.Tensor) or edge_index.dtype != torch.long or edge_index.dim() != 2 \
+            or edge_index.shape[0] != 2:
+        raise InputTypeError(f"edge_index must be a torch.long tensor of shape (2, E), got "
+                             f"{getattr(edge_index, 'dtype', type(edge_index).__name__)} "
+                             f"{tuple(getattr(edge_index, 'shape', ()))}; use edge_index.long()")
     src, dst = edge_index
-    vec = pos[src] - pos[dst]
+    try:
+        vec = pos[src] - pos[dst]
+    except IndexError:  # no extra pass over the indices on the hot path: translate torch's error
+        raise ValueError(f"edge_index has node indices outside [0, {pos.shape[0]}) (pos has {pos.shape[0]} "
+                         "rows); build it for these positions, e.g. with radius_graph(pos, cutoff)") from None
     return vec if shifts is None else vec + shifts.to(vec)
 
 
@@ -129,6 +140,8 @@ def safe_norm(vec: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.
 
     Rotation invariant; ``(..., n) -> (...)``.
     """
+    if not isinstance(vec, torch.Tensor):
+        raise InputTypeError(f"vec must be a torch.Tensor, got {type(vec).__name__}")
     sq = (vec * vec).sum(dim=dim, keepdim=keepdim)
     zero = sq == 0
     return torch.where(zero, torch.zeros_like(sq), torch.sqrt(torch.where(zero, torch.ones_like(sq), sq)))

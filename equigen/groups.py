@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from e3nn import o3
 
+from equigen.core.validation import InputTypeError, check_float, check_int, check_positive_int
 from equigen.kinds import INTEGER_KINDS, Kind, is_node_indexed, normalize_kind, normalize_kinds
 
 __all__ = [
@@ -472,6 +473,9 @@ class Element:
         inferred from ``x`` where possible.
         """
         kind = normalize_kind(kind)
+        if not isinstance(x, torch.Tensor):
+            raise InputTypeError(f"x must be a torch.Tensor of kind {kind}, got {type(x).__name__}; "
+                                 "wrap it with torch.as_tensor(x)")
         if num_nodes is None and kind != "edge_index" and x.dim() >= 1:
             num_nodes = x.shape[0]
         return self._act(x, kind, Context(num_nodes, batch))
@@ -513,6 +517,11 @@ class Element:
 
 def rotation_in_plane(n: int, i: int, j: int, angle: float, *, dtype=torch.float64) -> torch.Tensor:
     """Rotation by ``angle`` (radians) taking axis ``i`` toward axis ``j``; ``(n, n)``."""
+    n = check_int(n, "n", min=2)
+    i, j = check_int(i, "i", min=0, max=n - 1), check_int(j, "j", min=0, max=n - 1)
+    if i == j:
+        raise ValueError(f"i and j must be two different axes (the plane of rotation), got i = j = {i}")
+    angle = check_float(angle, "angle")
     r = torch.eye(n, dtype=dtype)
     c, s = math.cos(angle), math.sin(angle)
     if abs(angle - math.pi) < 1e-15 or abs(angle + math.pi) < 1e-15:
@@ -536,6 +545,7 @@ def haar_orthogonal(n: int, *, proper: bool, size=(), generator=None, dtype=torc
 
     With ``proper=True`` the result is Haar on SO(n) (a column flipped where ``det < 0``).
     """
+    n = check_positive_int(n, "n")
     z = torch.randn(*size, n, n, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(z)
     q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
@@ -592,7 +602,7 @@ class EuclideanGroup(Group):
         if rotations == "none" and not translations:
             raise ValueError("a Euclidean group needs rotations or translations")
         self.dim, self.rotations, self.translations = dim, rotations, translations
-        self.translation_scale = float(translation_scale)
+        self.translation_scale = check_float(translation_scale, "translation_scale", min=0.0)
         self.name = name or f"EuclideanGroup({dim}, {rotations}, translations={translations})"
 
     def identity(self) -> Element:
@@ -742,7 +752,7 @@ class Permutations(Group):
     name = "Permutations"
 
     def __init__(self, num_nodes: int | None = None):
-        self.num_nodes = num_nodes
+        self.num_nodes = check_positive_int(num_nodes, "num_nodes", allow_none=True)
 
     def identity(self) -> Element:
         return Element(PermutationPart("identity"), label="identity")

@@ -20,6 +20,8 @@ sum (mass) to rounding.
 Example::
 
     >>> import torch
+
+from equigen.core.validation import check_finite
     >>> from equigen.data.heat import heat_pairs
     >>> u0, u1 = heat_pairs(4, (64,), D=0.05, dt=0.2, generator=torch.Generator().manual_seed(0))
     >>> u0.shape, u1.dtype
@@ -240,6 +242,7 @@ def _check_field(u, ndim):
                          f"{type(u).__name__ if not isinstance(u, torch.Tensor) else u.dtype}")
     if u.dim() < ndim:
         raise ValueError(f"u0 has shape {tuple(u.shape)} but ndim={ndim} spatial axes are needed")
+    check_finite(u, "u0", fix="the initial field must be finite")
 
 
 def _check_nonneg(name, value):

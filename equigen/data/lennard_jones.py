@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from equigen.core.validation import check_finite, check_positive_float
+
 __all__ = ["lj_energy", "lj_forces", "LJDataset", "sample_lj_cluster"]
 
 
@@ -42,7 +44,7 @@ def _check_pos(pos) -> torch.Tensor:
         raise ValueError(f"pos must have shape (..., N, 3), got {tuple(pos.shape)}")
     if not pos.is_floating_point():
         raise ValueError(f"pos must be floating point, got {pos.dtype}; use pos.double()")
-    return pos
+    return check_finite(pos, "pos", fix="positions must be finite numbers")
 
 
 def _pair_terms(pos: torch.Tensor):
@@ -60,6 +62,7 @@ def lj_energy(pos: torch.Tensor, *, epsilon: float = 1.0, sigma: float = 1.0) ->
 
     Coincident particles give ``inf``. Invariant under E(3) and particle permutations.
     """
+    epsilon, sigma = check_positive_float(epsilon, "epsilon"), check_positive_float(sigma, "sigma")
     pos = _check_pos(pos) / sigma
     _, _, inv6 = _pair_terms(pos)
     return 2.0 * epsilon * (inv6 * (inv6 - 1.0)).sum((-1, -2))  # each pair counted twice: 4/2
@@ -70,6 +73,7 @@ def lj_forces(pos: torch.Tensor, *, epsilon: float = 1.0, sigma: float = 1.0) ->
 
     Equivariant under E(3) and particle permutations; they sum to zero (Newton's third law).
     """
+    epsilon, sigma = check_positive_float(epsilon, "epsilon"), check_positive_float(sigma, "sigma")
     pos = _check_pos(pos)
     diff, inv2, inv6 = _pair_terms(pos / sigma)
     coef = 24.0 * (2.0 * inv6 * inv6 - inv6) * inv2  # (..., N, N)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from equigen.core.validation import check_float, check_positive_int
 from equigen.data.ode import sample_attractor
 
 __all__ = ["lorenz_vector_field", "lorenz_attractor", "LorenzData", "lorenz_dataset"]
@@ -18,6 +19,7 @@ __all__ = ["lorenz_vector_field", "lorenz_attractor", "LorenzData", "lorenz_data
 
 def lorenz_vector_field(sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0):
     """The Lorenz vector field ``f(y)`` for states ``y`` of shape ``(B, 3)`` (numpy)."""
+    sigma, rho, beta = (check_float(v, name) for v, name in ((sigma, "sigma"), (rho, "rho"), (beta, "beta")))
 
     def f(y: np.ndarray) -> np.ndarray:
         x, yy, z = y[:, 0], y[:, 1], y[:, 2]
@@ -67,6 +69,7 @@ def lorenz_dataset(n_train: int, n_test: int = 0, *, seed: int = 0, dtype=None, 
     """
     if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 0:
         raise ValueError(f"n_test must be a non-negative integer, got {n_test!r}")
+    check_positive_int(n_train, "n_train")
     dtype = dtype or torch.get_default_dtype()
     train = lorenz_attractor(n_train, seed=seed, **kwargs)
     test = lorenz_attractor(n_test, seed=seed + 7_777_777, **kwargs) if n_test else np.zeros((0, 3))

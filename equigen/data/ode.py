@@ -12,11 +12,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from equigen.core.validation import check_finite, check_float
+
 __all__ = ["rk4_step", "integrate", "integrate_reference", "sample_attractor"]
 
 
 def rk4_step(f: Callable, y: np.ndarray, dt: float) -> np.ndarray:
     """One classical Runge-Kutta step of ``dy/dt = f(y)`` for a batch ``y`` of shape ``(B, d)``."""
+    check_finite(y, "y", fix="pass a finite state")
+    check_float(dt, "dt")
     k1 = f(y)
     k2 = f(y + 0.5 * dt * k1)
     k3 = f(y + 0.5 * dt * k2)
@@ -41,6 +45,7 @@ def integrate(f: Callable, y0, t: float, *, dt: float = 0.005, save_every: float
     y = np.array(y0, dtype=np.float64)
     if y.ndim != 2:
         raise ValueError(f"y0 must have shape (B, d), got {y.shape}")
+    check_finite(y, "y0", fix="pass finite initial states")
     n_steps = int(round(t / dt))
     if save_every is None:
         for _ in range(n_steps):
@@ -83,6 +88,8 @@ def sample_attractor(f: Callable, n: int, y0_sampler: Callable, *, trajectories:
     if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
         raise ValueError(f"trajectories must be a positive integer, got {trajectories!r}")
     _check_positive("transient", transient)
+    _check_positive("dt", dt)
+    _check_positive("sample_every", sample_every)
     rng = np.random.default_rng(seed)
     y = np.asarray(y0_sampler(rng, trajectories), dtype=np.float64)
     y = integrate(f, y, transient, dt=dt)

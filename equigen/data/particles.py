@@ -35,12 +35,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from equigen.core.validation import check_finite, check_probability, check_tensor
+
 __all__ = ["ParticleSystem", "DW4", "LJ13", "LJ55", "ReferenceSamples", "sample_reference", "sample_with_budget",
            "remove_com", "pair_distances", "integrated_autocorrelation_time", "split_rhat"]
 
 
 def remove_com(x: torch.Tensor) -> torch.Tensor:
     """Subtract the centre of mass: ``(..., N, d) -> (..., N, d)`` (orthogonal projection)."""
+    check_tensor(x, "x", finite=False)
     return x - x.mean(dim=-2, keepdim=True)
 
 
@@ -127,6 +130,7 @@ def integrated_autocorrelation_time(series: np.ndarray, *, c: float = 5.0) -> fl
     with ``M >= c tau(M)``. Returns ``tau >= 1`` in steps.
     """
     x = np.atleast_2d(np.asarray(series, dtype=np.float64))
+    check_finite(x, "series")
     n = x.shape[1]
     x = x - x.mean(axis=1, keepdims=True)
     f = np.fft.rfft(x, n=2 * n, axis=1)
@@ -198,6 +202,7 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
         raise ValueError(f"num_samples={num_samples!r} must be a positive integer")
     if not isinstance(chains, int) or chains < 2:
         raise ValueError(f"chains={chains!r} must be an integer >= 2 (R-hat compares chains)")
+    check_probability(target_acceptance, "target_acceptance", allow_zero=False, allow_one=False)
     gen = torch.Generator().manual_seed(seed)
     x = _initial_configuration(system, chains, gen)
     logp = system.log_prob_unnormalized(x)

@@ -45,6 +45,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from equigen.core.validation import check_float, check_int
 from equigen.nn.sine import dst1n, idst1n, interior, pad_boundary
 
 __all__ = ["BOUNDARIES", "solve_periodic", "solve_dirichlet", "solve", "laplacian", "pde_residual",
@@ -249,6 +250,8 @@ def boundary_violation(phi: torch.Tensor, *, ndim: int = 2) -> torch.Tensor:
 def grid_coordinates(size: int, boundary: str, length: float = 1.0, *, dtype=torch.float64, device=None):
     """Node coordinates along one axis: ``j L / N`` (periodic) or ``j L / (N - 1)`` (Dirichlet)."""
     _check_boundary(boundary)
+    check_int(size, "size", min=1 if boundary == "periodic" else 2)
+    length = _check_length(length)
     step = length / size if boundary == "periodic" else length / (size - 1)
     return torch.arange(size, dtype=dtype, device=device) * step
 
@@ -277,6 +280,7 @@ def gaussian_random_field(count: int, size: int, boundary: str, *, alpha: float 
     _check_boundary(boundary)
     _check_count_size(count, size, boundary)
     length = _check_length(length)
+    alpha, tau = check_float(alpha, "alpha", min=0.0), check_float(tau, "tau", min=0.0)
     if boundary == "periodic":
         f = torch.fft.fftfreq(size, dtype=torch.float64) * size
         n2 = f[:, None] ** 2 + f[None, :] ** 2

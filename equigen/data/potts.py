@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from equigen.core.validation import check_int, check_tensor
+
 __all__ = ["AMINO_ACIDS", "PottsModel", "MCMCResult", "sample_mcmc", "mcmc_diagnostics", "default_alphabet"]
 
 #: The 20 standard amino acids, one letter each. Smaller alphabets take a prefix (which keeps ``C``).
@@ -464,17 +466,27 @@ def mcmc_diagnostics(trace: torch.Tensor) -> dict:
 
 def single_site_frequencies(seqs: torch.Tensor, q: int) -> torch.Tensor:
     """``(L, q)`` empirical letter frequencies of ``(N, L)`` sequences."""
+    _check_counts(seqs, q)
     return torch.nn.functional.one_hot(seqs, q).double().mean(0)
 
 
 def pair_covariances(seqs: torch.Tensor, q: int, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
     """``(P, q, q)`` connected correlations ``f_ij(a, b) - f_i(a) f_j(b)`` at the given position pairs."""
+    _check_counts(seqs, q)
     x = torch.nn.functional.one_hot(seqs, q).double()
     i = torch.tensor([p[0] for p in pairs], dtype=torch.long)
     j = torch.tensor([p[1] for p in pairs], dtype=torch.long)
     xi, xj = x[:, i], x[:, j]  # (N, P, q)
     fij = torch.einsum("npa,npb->pab", xi, xj) / x.shape[0]
     return fij - xi.mean(0)[:, :, None] * xj.mean(0)[:, None, :]
+
+
+def _check_counts(seqs, q):
+    check_int(q, "q", min=1)
+    check_tensor(seqs, "seqs", ndim=2, dtype=torch.long)
+    if seqs.numel() and (int(seqs.min()) < 0 or int(seqs.max()) >= q):
+        raise ValueError(f"seqs holds letter indices in {int(seqs.min())}..{int(seqs.max())}, outside 0..{q - 1} "
+                         f"(q={q})")
 
 
 __all__ += ["single_site_frequencies", "pair_covariances"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_tensor
+
 __all__ = ["GenerativeModel", "mlp", "check_data", "check_n", "randn"]
 
 
@@ -36,6 +38,7 @@ class GenerativeModel(torch.nn.Module):
         from equigen.train import Trainer
 
         data = check_data(data, self.event_shape, like=self)
+        lr = check_positive_float(lr, "lr")
         if cond is not None or self.conditional:
             raise NotImplementedError(f"{type(self).__name__}.fit: conditional training is model-specific; "
                                       "override fit")
@@ -62,8 +65,7 @@ def check_data(data, event_shape: tuple, *, like: torch.nn.Module | None = None,
         raise ValueError(f"{argument} must have shape (N, {', '.join(map(str, event_shape))}), got {tuple(data.shape)}")
     if len(data) < 2:
         raise ValueError(f"{argument} needs at least 2 rows, got {len(data)}")
-    if not torch.isfinite(data).all():
-        raise ValueError(f"{argument} contains NaN or inf; clean it before training")
+    check_finite(data, argument, fix="clean it before training")
     if like is not None:
         p = next(like.parameters())
         data = data.to(dtype=p.dtype, device=p.device)
@@ -77,9 +79,16 @@ def randn(shape, *, generator: torch.Generator | None, like: torch.Tensor) -> to
 
 
 def check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    return n
+    """The number of samples to draw: a non-negative integer (0 gives an empty batch)."""
+    return check_non_negative_int(n, "n")
+
+
+def check_input(x, name: str, model: torch.nn.Module, width: int) -> torch.Tensor:
+    """A finite ``(..., width)`` tensor in ``model``'s dtype (the input of an encoder, decoder or generator)."""
+    check_tensor(x, name, floating=True, like=model)
+    if x.dim() < 1 or x.shape[-1] != width:
+        raise ValueError(f"{name} must have shape (..., {width}), got {tuple(x.shape)}")
+    return x
 
 
 def mlp(d_in: int, d_out: int, hidden: int, layers: int, *, activation=torch.nn.SiLU, dtype=None, device=None,

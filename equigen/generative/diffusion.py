@@ -51,6 +51,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from equigen.core.validation import check_finite, check_non_negative_float, check_probability
+
 __all__ = ["NoiseSchedule", "Diffusion", "OBJECTIVES", "timestep_embedding", "spaced_timesteps"]
 
 OBJECTIVES = ("eps", "v", "x0")
@@ -84,6 +86,8 @@ class NoiseSchedule:
     def linear(cls, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:
         """Linear betas; the defaults (given for ``T = 1000``) are rescaled by ``1000 / T``."""
         _check_steps(num_steps)
+        check_probability(beta_start, "beta_start", allow_zero=False, allow_one=False)
+        check_probability(beta_end, "beta_end", allow_zero=False, allow_one=False)
         scale = 1000.0 / num_steps
         b0, b1 = beta_start * scale, min(beta_end * scale, 0.999)
         if not 0 < b0 <= b1 < 1:
@@ -94,6 +98,8 @@ class NoiseSchedule:
     def cosine(cls, num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> NoiseSchedule:
         """Cosine ``abar``; ``betas = 1 - abar_t / abar_{t-1}`` clipped to ``max_beta``."""
         _check_steps(num_steps)
+        check_non_negative_float(s, "s")
+        check_probability(max_beta, "max_beta", allow_zero=False, allow_one=False)
         t = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
         f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
         betas = (1 - f[1:] / f[:-1]).clamp(1e-8, max_beta)
@@ -261,6 +267,7 @@ class Diffusion:
         ``t`` is uniform on ``0..T-1`` and the noise standard normal (then projected), both drawn
         from ``generator`` on the CPU (reproducible on every device).
         """
+        check_finite(x0, "x0", fix="clean the data before training")
         n = self._num_samples(x0, batch, num_samples)
         t = torch.randint(0, self.num_steps, (n,), generator=generator).to(x0.device)
         noise = self._proj(torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device))

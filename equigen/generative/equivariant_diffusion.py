@@ -26,6 +26,7 @@ import math
 import torch
 from torch import nn
 
+from equigen.core.validation import check_positive_int, check_tensor
 from equigen.data.particles import remove_com
 from equigen.generative.base import GenerativeModel, check_data, check_n, mlp
 from equigen.generative.diffusion import Diffusion, timestep_embedding
@@ -164,6 +165,7 @@ class PointDiffusion(GenerativeModel):
 
     def training_loss(self, x0: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Denoising MSE on centred, scaled (and, with ``augment``, randomly rotated) configurations."""
+        check_tensor(x0, "x0", shape=(None, *self.event_shape), floating=True, like=self)
         x0 = remove_com(x0) / self.data_scale
         if self.augment:
             rot = haar_orthogonal(self.dim, proper=True, size=(x0.shape[0],), generator=generator,
@@ -190,6 +192,10 @@ class PointDiffusion(GenerativeModel):
         n = check_n(n)
         p = self._first_param()
         shape = (n, *self.event_shape)
+        if sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"sampler={sampler!r} must be 'ddpm' or 'ddim'")
+        if n == 0 and noise is None:  # nothing to draw: an empty batch of the right shape and dtype
+            return torch.zeros(shape, dtype=p.dtype, device=p.device)
         if sampler == "ddpm":
             x = self.diffusion.sample_ddpm(self.denoiser, shape, steps=steps, generator=generator, noise=noise,
                                            step_noise=step_noise, dtype=p.dtype, device=p.device)
@@ -210,6 +216,8 @@ class PointDiffusion(GenerativeModel):
         CoM), and the prior a standard Gaussian on the ``(N - 1) n``-dimensional subspace.
         Dequantisation is not needed: data are continuous.
         """
+        steps = check_positive_int(steps, "steps")
+        probes = check_positive_int(probes, "probes")
         x = remove_com(self._check(x)) / self.data_scale
         ab = self.diffusion.schedule.alpha_bars.to(dtype=x.dtype, device=x.device)
         grid = torch.linspace(0, self.diffusion.num_steps - 1, steps + 1).round().long()

@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from equigen.generative.base import GenerativeModel, check_data, check_n, mlp, randn
+from equigen.core.validation import check_float, check_positive_float, check_positive_int
+from equigen.generative.base import GenerativeModel, check_data, check_input, check_n, mlp, randn
 
 __all__ = ["GAN", "OBJECTIVES"]
 
@@ -75,7 +76,7 @@ class GAN(GenerativeModel):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``G(z)``: ``(..., latent_dim) -> (..., data_dim)``."""
-        return self.generator(z)
+        return self.generator(check_input(z, "z", self, self.latent_dim))
 
     # ----------------------------------------------------------------------------- losses
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor, *, generator: torch.Generator | None = None):
@@ -116,6 +117,14 @@ class GAN(GenerativeModel):
         data = check_data(data, self.event_shape, like=self)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        lr = check_positive_float(lr, "lr")
+        critic_lr = check_positive_float(critic_lr, "critic_lr", allow_none=True)
+        n_critic = check_positive_int(n_critic, "n_critic", allow_none=True)
+        log_every = check_positive_int(log_every, "log_every")
+        time_limit_s = check_positive_float(time_limit_s, "time_limit_s", allow_none=True)
+        if ema_decay is not None and not 0 <= check_float(ema_decay, "ema_decay") < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1) (typical: 0.999) or be None, got {ema_decay!r}")
         if n_critic is None:
             n_critic = 5 if self.objective == "wgan-gp" else 1
         if betas is None:

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from equigen.generative.base import GenerativeModel, check_n, mlp, randn
+from equigen.core.validation import check_float
+from equigen.generative.base import GenerativeModel, check_input, check_n, mlp, randn
 
 __all__ = ["VAE"]
 
@@ -46,8 +47,7 @@ class VAE(GenerativeModel):
             raise ValueError(f"sigma must be a positive number (fixed) or None (learnable), got {sigma!r}")
         if not sigma_init > 0:
             raise ValueError(f"sigma_init must be positive, got {sigma_init!r}")
-        if not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta!r}")
+        beta = check_float(beta, "beta", min=0.0)
         self.data_dim, self.latent_dim, self.beta = data_dim, latent_dim, float(beta)
         self.event_shape = (data_dim,)
         self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": hidden, "layers": layers,
@@ -67,18 +67,18 @@ class VAE(GenerativeModel):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log_var)`` of ``q(z|x)``, each ``(N, latent_dim)``."""
-        h = self.encoder(x)
+        h = self.encoder(check_input(x, "x", self, self.data_dim))
         return h[..., :self.latent_dim], h[..., self.latent_dim:].clamp(-12.0, 8.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder mean ``mu(z)``, ``(N, data_dim)``."""
-        return self.decoder(z)
+        return self.decoder(check_input(z, "z", self, self.latent_dim))
 
     def training_loss(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> dict:
         m, logv = self.encode(x)
         eps = randn(m.shape, generator=generator, like=m)
         z = m + (0.5 * logv).exp() * eps
-        mu = self.decode(z)
+        mu = self.decoder(z)
         d = self.data_dim
         nll = (0.5 * ((x - mu) ** 2).sum(-1) / self.sigma ** 2 + d * self.log_sigma + 0.5 * d * math.log(2 * math.pi))
         kl = 0.5 * (m ** 2 + logv.exp() - 1.0 - logv).sum(-1)

@@ -18,6 +18,8 @@ import itertools
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from equigen.core.validation import check_finite, check_positive_int
+
 __all__ = ["aligned_rmsd", "nearest_aligned_rmsd"]
 
 
@@ -42,6 +44,8 @@ def aligned_rmsd(a, b, *, reflections: bool = False, restarts: int = 4, seed: in
     b = np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"a and b must be configurations of the same shape (N, n), got {a.shape} and {b.shape}")
+    check_finite(a, "a")
+    check_finite(b, "b")
     a = a - a.mean(0)
     b = b - b.mean(0)
     n = len(a)
@@ -95,6 +99,7 @@ def nearest_aligned_rmsd(samples, reference, *, candidates: int = 8, reflections
     Only the ``candidates`` references closest in sorted pair distances (an invariant
     fingerprint) are aligned, so the cost is ``M * candidates`` alignments.
     """
+    candidates = check_positive_int(candidates, "candidates")
     samples = np.asarray(samples, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     fs, fr = _sorted_distances(samples), _sorted_distances(reference)

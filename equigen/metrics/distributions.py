@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from equigen.core.validation import check_float, check_int
+
 __all__ = ["sliced_wasserstein", "mmd_rbf"]
 
 
@@ -35,8 +37,7 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, *, projections: int = 2
     x, y = _pair(x, y)
     if isinstance(projections, bool) or not isinstance(projections, int) or projections < 1:
         raise ValueError(f"projections must be a positive integer, got {projections!r}")
-    if p < 1:
-        raise ValueError(f"p must be >= 1, got {p!r}")
+    p = check_float(p, "p", min=1.0)  # finite p >= 1: the mean of |diff|^p over quantiles
     dev = generator.device if generator is not None else x.device
     theta = torch.randn(x.shape[1], projections, generator=generator, dtype=x.dtype, device=dev).to(x.device)
     theta = theta / theta.norm(dim=0, keepdim=True)
@@ -59,6 +60,7 @@ def mmd_rbf(x: torch.Tensor, y: torch.Tensor, *, bandwidth: float | None = None,
     of the pooled sample when ``bandwidth`` is None). At most ``max_points`` random points of each sample are used.
     """
     x, y = _pair(x, y)
+    check_int(max_points, "max_points", min=2)
 
     def sub(a):
         if len(a) <= max_points:

@@ -151,8 +151,26 @@ def load_model(path, *, classes: Iterable[type] = (), map_location="cpu", **over
         model = cls(**config)
     except TypeError as exc:
         raise CheckpointError(f"{str(path)!r}: could not build {name} from its saved config {config}: {exc}") from exc
-    load_state_dict_checked(model, payload["state_dict"], source=f"model file {str(path)!r}")
+    state = payload["state_dict"]
+    model = _match_saved_dtype(model, state, explicit="dtype" in overrides, path=path)
+    load_state_dict_checked(model, state, source=f"model file {str(path)!r}")
     return model
+
+
+def _floating_dtypes(tensors) -> set:
+    return {t.dtype for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()}
+
+
+def _match_saved_dtype(model: torch.nn.Module, state: dict, *, explicit: bool, path) -> torch.nn.Module:
+    """Keep the saved floating dtype: a model rebuilt in another dtype (its config did not record one) is cast
+    back to the single dtype of the saved weights; mixed dtypes that differ raise instead of a silent cast."""
+    saved, built = _floating_dtypes(state.values()), _floating_dtypes(model.state_dict().values())
+    if explicit or not saved or saved == built:
+        return model
+    if len(saved) == 1:
+        return model.to(next(iter(saved)))
+    raise CheckpointError(f"{str(path)!r} holds weights in {sorted(map(str, saved))} but the rebuilt model has "
+                          f"{sorted(map(str, built))}; pass load_model(path, dtype=...) to choose one")
 
 
 def _resolve_class(name: str, classes: Iterable[type], path) -> type:

@@ -43,6 +43,14 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from equigen.core.validation import (
+    check_device_available,
+    check_float,
+    check_non_negative_float,
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+)
 from equigen.train import checkpoint as ckpt
 from equigen.train import distributed as D
 from equigen.train.compiling import compile_strict
@@ -163,6 +171,14 @@ class Trainer:
             raise ValueError(f"amp must be False, 'bf16' or 'fp16', got {amp!r}")
         if keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1, got {keep_checkpoints!r}")
+        lr = check_positive_float(lr, "lr")
+        weight_decay = check_non_negative_float(weight_decay, "weight_decay")
+        warmup_steps = check_non_negative_int(warmup_steps, "warmup_steps")
+        max_consecutive_skips = check_positive_int(max_consecutive_skips, "max_consecutive_skips")
+        if ema_decay is not None and not 0 <= check_float(ema_decay, "ema_decay") < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1) (typical: 0.999) or be None, got {ema_decay!r}")
+        if device is not None:
+            device = check_device_available(device, "device")
         if not isinstance(compile, (bool, Mapping)):
             raise TypeError(f"compile must be True, False or a dict of torch.compile options, got "
                             f"{type(compile).__name__}")
