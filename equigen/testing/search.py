@@ -21,6 +21,8 @@ Settings: the active hypothesis profile; outside pytest (a script, ``equigen che
 
 from __future__ import annotations
 
+import builtins
+
 import hypothesis
 import torch
 from hypothesis import strategies as st
@@ -41,6 +43,9 @@ from equigen.testing.plugin import active_settings
 from equigen.testing.strategies import elements as element_strategy
 
 __all__ = ["check_equivariant", "check_invariant", "one_dtype"]
+
+# hypothesis reports several distinct failures as an exception group (Python 3.11+)
+_GROUPS = tuple(getattr(builtins, name) for name in ("BaseExceptionGroup",) if hasattr(builtins, name))
 
 
 def one_dtype(inputs: tuple, fn=None) -> tuple:
@@ -179,8 +184,8 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
     search = hypothesis.settings(base, report_multiple_bugs=False)(search)
     try:
         search()
-    except (EquivarianceError, BaseExceptionGroup) as raised:
-        if not failures or (isinstance(raised, BaseExceptionGroup)
+    except (EquivarianceError, *_GROUPS) as raised:
+        if not failures or (isinstance(raised, _GROUPS)
                             and not raised.subgroup(EquivarianceError)):
             raise
         report, x, g, message = failures[-1]  # hypothesis replays the minimal example last
