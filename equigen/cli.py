@@ -25,7 +25,12 @@ CHECK_EXAMPLES = """examples:
 groups: SO, O, SE, E, Translations, Dilations (+ dimension, default 3), Permutations,
         GridShifts, GridReflections (+ number of grid axes); products with '*'.
 kinds:  positions, vectors, pseudovectors, scalars, nodes, edge_index, batch, field, or e3nn irreps
-        such as 2x0e+1x1o. Exit status: 0 all pass, 1 a violation, 2 usage error.
+        such as 2x0e+1x1o. Exit status: 0 all pass, 1 a violation, 2 usage error,
+        3 the target cannot be imported or built.
+
+inputs: up to --max-nodes nodes (default 40: past the 25 points where torch.cdist changes its
+        formula), several graphs per batch, grids of the group's dimension from --min-size points;
+        modules are checked with their parameters as built and perturbed.
 
   equigen check --conformance --list            public models (PyG, e3nn, MACE) the kit can drive
   equigen check --conformance --only schnet --out conf/   their conformance table and counterexamples
@@ -104,17 +109,28 @@ def _split(value: str | None):
 
 def _cmd_check(args) -> int:
     threads = _set_thread_defaults()
-    from equigen.testing.check import check_target, format_rows, load_target, parse_group
+    from equigen.testing.check import TargetError, check_target, format_rows, load_target, parse_group
 
     try:
         target = load_target(args.target)
+    except TargetError as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 3
+    except ValueError as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 2
+    try:
         group = parse_group(args.group) if args.group else None
         out_kinds = None if args.invariant else _split(args.out)
         if group is not None and args.out is None and not args.invariant:
             raise ValueError("give --out KINDS, or --invariant for invariant outputs")
         rows = check_target(target, group=group, in_kinds=_split(args.in_kinds), out_kinds=out_kinds,
                             dtypes=_split(args.dtype), max_examples=args.examples, dim=args.dim,
-                            features=args.features, max_nodes=args.max_nodes)
+                            features=args.features, max_nodes=args.max_nodes, min_size=args.min_size,
+                            max_size=args.max_size, rtol=args.rtol, atol=args.atol)
+    except TargetError as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 3
     except (ValueError, TypeError) as err:
         print(f"equigen check: {err}", file=sys.stderr)
         return 2
@@ -154,9 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     outs.add_argument("--invariant", action="store_true", help="every output is invariant")
     chk.add_argument("--dtype", default="float64,float32", help="dtypes to check (default: float64,float32)")
     chk.add_argument("--examples", type=int, default=40, help="hypothesis examples per dtype (default: 40)")
-    chk.add_argument("--dim", type=int, default=3, help="dimension of vectors / grid axes (default: 3)")
+    chk.add_argument("--dim", type=int, default=None,
+                     help="dimension of vectors / number of grid axes (default: the group's)")
     chk.add_argument("--features", type=int, default=4, help="channels of scalars and fields (default: 4)")
-    chk.add_argument("--max-nodes", type=int, default=12, help="largest drawn point cloud (default: 12)")
+    chk.add_argument("--max-nodes", type=int, default=40,
+                     help="largest drawn point cloud, also checked once at exactly this size (default: 40)")
+    chk.add_argument("--min-size", type=int, default=1, help="smallest grid size per axis (default: 1)")
+    chk.add_argument("--max-size", type=int, default=None,
+                     help="largest grid size per axis (default: max(12, --min-size))")
+    chk.add_argument("--rtol", type=float, default=None,
+                     help="relative tolerance (default: 1e-10 in float64, 1e-5 in float32)")
+    chk.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: 0)")
     chk.set_defaults(func=_cmd_check)
     lst = sub.add_parser("list", help="list the experiments and their presets")
     lst.set_defaults(func=_cmd_list)
