@@ -28,7 +28,7 @@ VERDICT_STYLE = {  # verdict -> (text colour, background)
 }
 MACHINE_KEYS = ("equigen", "torch", "e3nn", "numpy", "scipy", "python", "platform", "cpu_count",
                 "omp_wait_policy", "cuda_device")
-_UNIT_IN_NAME = re.compile(r"^(.*\S)\s*\(([^()]+)\)\s*$")
+_UNIT_IN_NAME = re.compile(r"^(.*\S)\s+\(([^()]+)\)\s*$")  # "force RMSE (eV/A)"; not "GAN(d_z=3)"
 TRANSPOSE_COLUMNS = 7  # tables with more columns than this (and few rows) are shown transposed
 TRANSPOSE_MAX_ROWS = 8
 
@@ -258,7 +258,8 @@ def _verdict_badge(verdict: str) -> str:
 
 
 def _html_claims(claims: list) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "metric", "built-in", "twins", "verdict", ""))
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "metric", "built-in", "twins / compared with", "verdict",
+                                             "section"))
     body = []
     for c in claims:
         fg, bg = VERDICT_STYLE.get(c["verdict"], VERDICT_STYLE["no claim recorded"])
@@ -275,10 +276,18 @@ def _html_claims(claims: list) -> str:
         twins = "".join(f'<div><span class="who">{_h(k)}</span> {_h(v)}</div>'
                         for k, v in (c.get("twins") or {}).items())
         body.append(f'<tr style="background:{bg}"><td class="claim">{_h(c["statement"])}</td>'
-                    f'<td>{_h(c["metric"])}<div class="detail">{arrow}</div></td><td class="num">{builtin}</td>'
+                    f'<td>{_metric_html(c["metric"])}<div class="detail">{arrow}</div></td>'
+                    f'<td class="num">{builtin}</td>'
                     f'<td class="num">{twins}</td><td>{_verdict_badge(c["verdict"])}'
                     f'<div class="detail">{_h(c.get("detail") or "")}</div></td><td>{link}</td></tr>')
     return f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _metric_html(metric: str) -> str:
+    m = _UNIT_IN_NAME.match(str(metric))
+    if not m:
+        return _h(metric)
+    return f'{_h(m.group(1))} <span class="unit">({_h(m.group(2))})</span>'
 
 
 def _counts(claims: list) -> str:
@@ -299,9 +308,12 @@ td,th{border:1px solid #d0d7de;padding:3px 7px;vertical-align:top;text-align:lef
 th{background:#f6f8fa}
 td{font-variant-numeric:tabular-nums}
 .scroll{overflow-x:auto;max-width:100%}
-table.claims{width:100%;font-size:0.86em}
-table.claims td.claim{width:34%}
-table.claims td.num{white-space:nowrap}
+table.claims{width:100%;font-size:0.86em;table-layout:fixed}
+table.claims th:nth-child(1){width:31%}table.claims th:nth-child(2){width:14%}
+table.claims th:nth-child(3){width:12%}table.claims th:nth-child(4){width:16%}
+table.claims th:nth-child(5){width:21%}table.claims th:nth-child(6){width:6%}
+table.claims td{overflow-wrap:anywhere}
+.unit{color:#57606a}
 .who{color:#57606a;font-size:0.9em}
 .verdict{display:inline-block;border:1px solid;border-radius:10px;padding:0 8px;font-weight:600;white-space:nowrap}
 .detail{color:#57606a;font-size:0.88em;margin-top:2px}

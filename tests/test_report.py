@@ -74,7 +74,7 @@ def test_html_opens_with_the_claim_table(results, tmp_path):
     assert table.count("<tr") == 5  # header + 3 claims + "no claim recorded"
     for text in ("EGNN predicts forces better", "0.25", "MLP + rotation aug.", "0.9", "lower is better",
                  "not reproduced", "not converged at quick scale", "no claim recorded", 'href="#exp-alpha"',
-                 'href="#exp-beta"', "force RMSE (eV/A)"):
+                 'href="#exp-beta"', 'force RMSE <span class="unit">(eV/A)</span>'):
         assert text in table, text
     assert "#dafbe1" in table and "#ffebe9" in table and "#fff8c5" in table  # verdict colours
 
@@ -136,3 +136,9 @@ def test_figure_entries_act_as_paths(tmp_path):
 def test_records_must_be_results_or_dicts(tmp_path):
     with pytest.raises(TypeError, match="Result objects"):
         write_report([42], tmp_path, META)
+
+
+def test_model_names_in_parentheses_are_not_units():
+    rows = metric_rows({"steps GAN(d_z=3)": 10, "D2 [GAN(d_z=2)] (dimensionless)": 2.0})
+    assert rows[0] == {"metric": "steps GAN(d_z=3)", "value": 10, "unit": ""}
+    assert rows[1]["unit"] == "dimensionless" and rows[1]["metric"] == "D2 [GAN(d_z=2)]"

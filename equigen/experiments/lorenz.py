@@ -125,7 +125,8 @@ class Lorenz(Experiment):
                           seed=seed, time_limit_s=limit, log_every=100)
             arms_left -= 1
             result.timings[f"train_{name}_s"] = out["seconds"]
-            models[name] = {"parameters": _n_params(gan), "sampler parameters": _n_params(gan.generator),
+            models[name] = {"parameters": _n_params(gan.generator) + _n_params(gan.critic),  # not the EMA copy
+                            "sampler parameters": _n_params(gan.generator),
                             "lr": config.gan_lr, "step cap": config.gan_steps, "steps": out["steps"],
                             "stopped_by": "time_limit" if out["stopped_early"] else "steps",
                             "time limit (s)": limit, "seconds": out["seconds"], "sigma": None}
@@ -193,6 +194,7 @@ class Lorenz(Experiment):
         for name, info in models.items():
             result.metrics[f"steps {name}"] = info["steps"]
             result.metrics[f"stopped_by {name}"] = info["stopped_by"]
+            result.units[f"steps {name}"] = "optimiser steps"
         self._claims(config, result, by, models, float(d_data))
         result.notes.append(
             f"data scaling region (automatic rule): r in [{lo:.4g}, {hi:.4g}] (standardised units); "
