@@ -69,6 +69,7 @@ def _cmd_bench(args) -> int:
                   f"{torch.__version__}); use --device cpu", file=sys.stderr)
             return 2
     if args.only:
+        args.only = [n for item in args.only for n in item.split(",") if n]  # "a,b" and "a b" both work
         unknown = [n for n in args.only if n not in names()]
         if unknown:
             print(f"equigen bench: unknown experiment(s) {unknown}; known: {', '.join(names())}",
@@ -87,6 +88,7 @@ def _cmd_bench(args) -> int:
     from tqdm import tqdm
 
     results, start = [], time.perf_counter()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     bar = tqdm(selected, desc="experiments", unit="exp", file=sys.stderr, disable=None)
     for exp in bar:
         config = getattr(exp.Config, preset)()
@@ -94,10 +96,13 @@ def _cmd_bench(args) -> int:
         bar.set_postfix_str(exp.name)
         print(f"  {exp.name} (budget {config.time_budget_s:g} s) ...", flush=True)
         result = exp.run(config, seed=args.seed, out_dir=out)
-        print(f"  {exp.name} done in {result.timings['total_s']:.1f} s", flush=True)
+        verdicts = ", ".join(c.verdict for c in result.claims) or "no claim recorded"
+        print(f"  {exp.name} done in {result.timings['total_s']:.1f} s: {verdicts}", flush=True)
         results.append(result)
     meta = {"preset": preset, "seed": args.seed, "threads": threads,
-            "total_s": time.perf_counter() - start, "device": args.device}
+            "total_s": time.perf_counter() - start, "device": args.device, "started": started,
+            "descriptions": {exp.name: exp.description for exp in selected},
+            "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     paths = [write_results(results, out, meta), *write_report(results, out, meta)]
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -151,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale = bench.add_mutually_exclusive_group()
     scale.add_argument("--quick", action="store_true", help="quick preset (default)")
     scale.add_argument("--full", action="store_true", help="full preset")
-    bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments (space- or "
+                       "comma-separated)")
     bench.add_argument("--out", default="bench-out", help="output directory (default: bench-out)")
     bench.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu",

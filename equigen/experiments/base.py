@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ExperimentConfig", "Experiment", "Result", "Claim", "VERDICTS", "versions", "save_figure"]
+__all__ = ["ExperimentConfig", "Experiment", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure"]
 
 
 @dataclass
@@ -70,6 +70,7 @@ class Claim:
     better: str = "lower"
     detail: str = ""
     section: str = ""
+    builtin_name: str = ""  # which model the built-in figure belongs to, e.g. "EGNN"
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -79,8 +80,24 @@ class Claim:
 
 
 @dataclass
+class Figure:
+    """A saved figure and its caption (what to see in it). ``os.fspath(figure)`` is its path."""
+
+    path: str
+    caption: str = ""
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+@dataclass
 class Result:
-    """What an experiment measured. ``tables`` map a title to rows (dicts of equal keys)."""
+    """What an experiment measured. ``tables`` map a title to rows (dicts of equal keys).
+
+    ``figures``: paths (str) or :class:`Figure` entries (path + caption). ``units``: optional
+    ``{metric name: unit}`` for :attr:`metrics` (the report also reads a trailing ``"(unit)"`` in
+    a metric's name, and ``_s`` as seconds).
+    """
 
     name: str
     config: dict
@@ -92,6 +109,7 @@ class Result:
     versions: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     claims: list = field(default_factory=list)  # of Claim
+    units: dict = field(default_factory=dict)
 
     def add_claim(self, statement: str, metric: str, builtin, twins: dict, verdict: str, **kwargs) -> Claim:
         """Record a :class:`Claim` (its ``section`` defaults to this experiment's name)."""
@@ -99,6 +117,12 @@ class Result:
         claim = Claim(statement, metric, builtin, dict(twins), verdict, **kwargs)
         self.claims.append(claim)
         return claim
+
+    def add_figure(self, path, caption: str = "") -> Figure:
+        """Record a saved figure with a caption saying what to see in it."""
+        fig = Figure(str(path), caption)
+        self.figures.append(fig)
+        return fig
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
