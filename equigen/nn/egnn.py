@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
@@ -64,6 +65,7 @@ def _unpack_data(h, pos, edge_index, shifts, edge_attr, vel):
     return h, pos, edge_index, shifts, edge_attr, vel
 
 
+@configurable
 class EGNNLayer(nn.Module):
     """One E(n)-equivariant message-passing layer.
 
@@ -164,6 +166,7 @@ class EGNNLayer(nn.Module):
         return layer, (h, pos, radius_graph(pos, 2.5))
 
 
+@configurable
 class EGNN(nn.Module):
     """A stack of :class:`EGNNLayer`: embedding, ``num_layers`` layers, linear read-out of ``h``.
 

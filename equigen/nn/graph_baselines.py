@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.groups import Permutations
 from equigen.nn._checks import check_batch, check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
 from equigen.nn.egnn import _mlp, _positive_int
@@ -49,6 +50,7 @@ def width_for_params(make: Callable[[int], nn.Module], target: int, *, lo: int =
     return min((a, b), key=lambda w: abs(count_parameters(make(w)) - target))
 
 
+@configurable
 class FlatMLP(nn.Module):
     """MLP on flattened graphs: ``[pos, h]`` of each graph (``num_nodes`` nodes) -> ``[delta pos, h_out]``.
 
@@ -94,6 +96,7 @@ class FlatMLP(nn.Module):
         return out[:, self.dim:], pos + out[:, : self.dim]
 
 
+@configurable
 class RawMessagePassing(nn.Module):
     """Message passing on raw coordinates, the same size and interface as :class:`~equigen.nn.EGNN`.
 

@@ -15,6 +15,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_batch, check_nodes, check_pos, scatter_sum
 from equigen.symmetry import Symmetry
@@ -35,6 +36,7 @@ def num_graphs_of(batch: torch.Tensor | None, num_nodes: int, num_graphs: int | 
     return int(batch.max()) + 1
 
 
+@configurable
 class EnergyReadout(nn.Module):
     """Per-graph scalar ``E_g = sum_{i in g} MLP(h_i)``: ``h (N, F)``, ``batch (N,)`` -> ``(B,)``.
 
@@ -72,6 +74,7 @@ class EnergyReadout(nn.Module):
         return readout, (h, torch.tensor([0, 0, 0, 1, 1, 2, 2]))
 
 
+@configurable
 class VectorReadout(nn.Module):
     """Equivariant vectors per node from Irreps features: ``(N, irreps_in.dim) -> (N, num_vectors, 3)``.
 
@@ -130,6 +133,7 @@ def conservative_forces(energy: torch.Tensor, pos: torch.Tensor, *, create_graph
     return torch.zeros_like(pos) if grad is None else -grad
 
 
+@configurable
 class EnergyModel(nn.Module):
     """Backbone + :class:`EnergyReadout`: ``forward(h, pos, edge_index, batch=None, *, shifts, num_graphs) -> (B,)``.
 
@@ -171,6 +175,7 @@ class EnergyModel(nn.Module):
         return model, (h, pos, radius_graph(pos, 3.0, batch=batch), batch)
 
 
+@configurable
 class ForceField(nn.Module):
     """Energy and conservative forces: ``forward(h, pos, edge_index, batch=None, ...) -> (E (B,), F (N, n))``.
 

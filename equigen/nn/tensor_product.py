@@ -28,6 +28,7 @@ from e3nn import nn as enn
 from e3nn import o3
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, SE3, Permutations
 from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
@@ -88,6 +89,7 @@ def _gate_for(irreps_out: o3.Irreps):
     return gate, order
 
 
+@configurable
 class TensorProductConv(nn.Module):
     """One tensor-product convolution: arbitrary Irreps in and out.
 
@@ -218,6 +220,7 @@ class TensorProductConv(nn.Module):
         return conv, (x, pos, radius_graph(pos, 3.0))
 
 
+@configurable
 class TensorProductNet(nn.Module):
     """A stack of :class:`TensorProductConv`: ``irreps_in -> irreps_hidden (x num_layers-1) -> irreps_out``.
 
