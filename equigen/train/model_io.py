@@ -126,7 +126,11 @@ def _decode(value, classes: Iterable[type] = ()):
 
 
 def save_model(model: torch.nn.Module, path, *, config: dict | None = None) -> Path:
-    """Write ``model``'s class, constructor arguments, equigen version and weights to ``path`` (atomically)."""
+    """Write ``model``'s class, constructor arguments, equigen version and weights to ``path`` (atomically).
+
+    The floating dtype of the weights is recorded too, so a model cast with ``.to(dtype)`` after
+    construction loads back in that dtype.
+    """
     from equigen import __version__
 
     if config is None:
@@ -136,7 +140,9 @@ def save_model(model: torch.nn.Module, path, *, config: dict | None = None) -> P
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save model to {str(path)!r}: directory {str(path.parent)!r} does not exist")
-    payload = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "equigen_version": __version__,
+    floats = {v.dtype for v in model.state_dict().values() if v.is_floating_point()}
+    payload = {"float_dtype": str(floats.pop()).removeprefix("torch.") if len(floats) == 1 else None,
+               "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "equigen_version": __version__,
                "torch_version": str(torch.__version__), "class": f"{cls.__module__}:{cls.__qualname__}",
                "config_json": json.dumps(encoded, sort_keys=True),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
@@ -163,6 +169,11 @@ def load_model(path, *, classes: Iterable[type] = (), map_location="cpu", **over
         model = cls(**config)
     except TypeError as exc:
         raise CheckpointError(f"{str(path)!r}: could not build {name} from its saved config {config}: {exc}") from exc
+    saved = payload.get("float_dtype")
+    if saved and "dtype" not in overrides:  # a model moved with .to(dtype) after construction keeps that dtype
+        dtype = _decode({"__torch_dtype__": saved})
+        if any(v.is_floating_point() and v.dtype != dtype for v in model.state_dict().values()):
+            model = model.to(dtype)
     load_state_dict_checked(model, payload["state_dict"], source=f"model file {str(path)!r}")
     return model
 
