@@ -33,6 +33,7 @@ import math
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.dynamics.integrators import integrate
 from equigen.dynamics.systems import HamiltonianSystem
 from equigen.groups import E3, Permutations
@@ -80,6 +81,7 @@ def _check_masses(masses, *, dtype=None, device=None):
     return masses
 
 
+@configurable
 class LinearDynamics(nn.Module):
     """``s_{t+1} = A s_t`` (+ ``b`` with ``bias=True``) on flattened ``s = (q, p)``; least squares.
 
@@ -144,6 +146,7 @@ class LinearDynamics(nn.Module):
         return torch.stack(qs), torch.stack(ps)
 
 
+@configurable
 class HamiltonianNet(nn.Module, HamiltonianSystem):
     """A learned Hamiltonian ``H(q, p)`` of all coordinates (no symmetry built in).
 
@@ -210,6 +213,7 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
         return self.energy(q, p)
 
 
+@configurable
 class PairPotentialNet(nn.Module, HamiltonianSystem):
     """``H = sum_i |p_i|^2 / 2 m_i + sum_{i<j} m_i m_j phi(r_ij)``, ``phi`` a learned function of distance.
 

@@ -37,6 +37,7 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.generative.diffusion import timestep_embedding
 from equigen.groups import GridShifts
 from equigen.nn.sine import BoxReflections, SineConv, dst1n, idst1n, interior, pad_boundary
@@ -164,6 +165,7 @@ class _Block(torch.nn.Module):
         return torch.nn.functional.gelu(y)
 
 
+@configurable
 class FieldDenoiser(torch.nn.Module):
     """FNO-style conditional denoiser ``(x_t (B, C, *S), t (B,), cond (B, C_c, *S)) -> (B, C, *S)``.
 
@@ -273,6 +275,7 @@ class FieldDenoiser(torch.nn.Module):
                     torch.randn(2, 1, 9, 8, generator=generator, dtype=dtype))
 
 
+@configurable
 class SineFieldDenoiser(FieldDenoiser):
     """:class:`FieldDenoiser` with ``conv="sine"`` (Dirichlet node grid): output exactly 0 on the boundary.
 

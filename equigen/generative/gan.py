@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.generative.base import GenerativeModel, check_data, check_n, mlp, randn
 
 __all__ = ["GAN", "OBJECTIVES"]
@@ -19,6 +20,7 @@ __all__ = ["GAN", "OBJECTIVES"]
 OBJECTIVES = ("wgan-gp", "ns-r1", "ns-sn")
 
 
+@configurable
 class GAN(GenerativeModel):
     """GAN with a configurable latent dimension and one of three stable objectives.
 

@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
+
 __all__ = ["DenseLinearMap", "MLPOperator"]
 
 
@@ -35,6 +37,7 @@ def _check_pairs(u0, u1, ndim):
         raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
 
 
+@configurable
 class DenseLinearMap(torch.nn.Module):
     """``u1 = A u0`` with a dense ``(N, N)`` matrix over the flattened grid (``N = prod(spatial)``).
 
@@ -101,6 +104,7 @@ class DenseLinearMap(torch.nn.Module):
         return self.step(u)
 
 
+@configurable
 class MLPOperator(torch.nn.Module):
     """``u1 = u0 + MLP(u0)`` over the flattened grid, one hidden layer (GELU); trained with Adam.
 

@@ -35,6 +35,7 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.groups import GridReflections, GridShifts
 from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field, normalize_lengths
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol, centred_frequencies
@@ -62,6 +63,7 @@ def _take(t, idx, ndim):
     return t
 
 
+@configurable
 class FourierOperator(torch.nn.Module):
     """Linear translation-invariant evolution ``(..., *spatial) -> (..., *spatial)`` over a step ``dt``.
 
