@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.geometry import bessel_basis
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_batch, check_pos
@@ -48,6 +49,7 @@ def sorted_distances(pos: torch.Tensor) -> torch.Tensor:
     return torch.sort(dist, dim=-1).values
 
 
+@configurable
 class ClusterDistanceMLP(nn.Module):
     """Energy ``E_g = MLP(features(sorted pair distances of graph g))``: ``pos (B N, n)`` -> ``(B,)``.
 
@@ -111,8 +113,8 @@ class ClusterDistanceMLP(nn.Module):
         pos = check_pos(pos, self.dim)
         n = pos.shape[0]
         if n % self.num_nodes:
-            raise ValueError(f"pos has {n} nodes, not a multiple of num_nodes={self.num_nodes}; ClusterDistanceMLP needs "
-                             "graphs of exactly num_nodes nodes")
+            raise ValueError(f"pos has {n} nodes, not a multiple of num_nodes={self.num_nodes}; "
+                             "ClusterDistanceMLP needs graphs of exactly num_nodes nodes")
         if shifts is not None:
             raise ValueError("ClusterDistanceMLP works on isolated graphs: shifts (periodic images) must be None")
         b = n // self.num_nodes

@@ -50,7 +50,8 @@ def test_tiny_run_end_to_end(tmp_path):
 
 
 def test_distance_mlp_invariant_and_standardised():
-    from equigen.nn import ClusterDistanceMLP, ForceField
+    from equigen.nn import ForceField
+    from equigen.nn.invariant_baselines import ClusterDistanceMLP
 
     gen = torch.Generator().manual_seed(1)
     pos = torch.randn(2, 13, 3, generator=gen, dtype=torch.float64)
