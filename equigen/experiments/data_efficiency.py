@@ -357,6 +357,7 @@ class DataEfficiency(Experiment):
         result.metrics["curves_monotone_all"] = bool(all(monotone.values()))
         result.metrics["curves_not_monotone"] = [f"{n} {k}" for (n, k), ok in monotone.items() if not ok]
         twins = [m for m in models if m != BUILTIN]
+        full = DataEfficiencyConfig.full()
         stopped_early = result.metrics["runs_stopped_by_time_limit"] > 0
         for key, metric in (("test_energy_mae", "test energy MAE (epsilon)"),
                             ("test_force_rmse", "test force RMSE (epsilon/sigma)")):
@@ -378,7 +379,8 @@ class DataEfficiency(Experiment):
                 detail = (f"best non-equivariant model at n={large}: {best_twin}" +
                           ("" if verdict != "not converged" else
                            "; not converged at quick scale (training stopped by the time limit or the EGNN's "
-                           "curve is not monotone in n); the full preset trains 4000 steps with 3 learning rates"))
+                           f"curve is not monotone in n); the full preset trains {full.steps} steps with "
+                           f"{len(full.learning_rates)} learning rates"))
                 result.add_claim(
                     f"The EGNN trained on {small} configurations predicts {label} better than every "
                     f"non-equivariant model trained on {large} ({arm})",
