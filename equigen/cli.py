@@ -25,7 +25,12 @@ CHECK_EXAMPLES = """examples:
 groups: SO, O, SE, E, Translations, Dilations (+ dimension, default 3), Permutations,
         GridShifts, GridReflections (+ number of grid axes); products with '*'.
 kinds:  positions, vectors, pseudovectors, scalars, nodes, edge_index, batch, field, or e3nn irreps
-        such as 2x0e+1x1o. Exit status: 0 all pass, 1 a violation, 2 usage error.
+        such as 2x0e+1x1o. Exit status: 0 all pass, 1 a violation, 2 usage error,
+        3 the target cannot be imported or built.
+
+inputs: up to --max-nodes nodes (default 40: past the 25 points where torch.cdist changes its
+        formula), several graphs per batch, grids of the group's dimension from --min-size points;
+        modules are checked with their parameters as built and perturbed.
 
   equigen check --conformance --list            public models (PyG, e3nn, MACE) the kit can drive
   equigen check --conformance --only schnet --out conf/   their conformance table and counterexamples
@@ -64,6 +69,7 @@ def _cmd_bench(args) -> int:
                   f"{torch.__version__}); use --device cpu", file=sys.stderr)
             return 2
     if args.only:
+        args.only = [n for item in args.only for n in item.split(",") if n]  # "a,b" and "a b" both work
         unknown = [n for n in args.only if n not in names()]
         if unknown:
             print(f"equigen bench: unknown experiment(s) {unknown}; known: {', '.join(names())}",
@@ -82,6 +88,7 @@ def _cmd_bench(args) -> int:
     from tqdm import tqdm
 
     results, start = [], time.perf_counter()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     bar = tqdm(selected, desc="experiments", unit="exp", file=sys.stderr, disable=None)
     for exp in bar:
         config = getattr(exp.Config, preset)()
@@ -89,10 +96,13 @@ def _cmd_bench(args) -> int:
         bar.set_postfix_str(exp.name)
         print(f"  {exp.name} (budget {config.time_budget_s:g} s) ...", flush=True)
         result = exp.run(config, seed=args.seed, out_dir=out)
-        print(f"  {exp.name} done in {result.timings['total_s']:.1f} s", flush=True)
+        verdicts = ", ".join(c.verdict for c in result.claims) or "no claim recorded"
+        print(f"  {exp.name} done in {result.timings['total_s']:.1f} s: {verdicts}", flush=True)
         results.append(result)
     meta = {"preset": preset, "seed": args.seed, "threads": threads,
-            "total_s": time.perf_counter() - start, "device": args.device}
+            "total_s": time.perf_counter() - start, "device": args.device, "started": started,
+            "descriptions": {exp.name: exp.description for exp in selected},
+            "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     paths = [write_results(results, out, meta), *write_report(results, out, meta)]
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -104,23 +114,116 @@ def _split(value: str | None):
 
 def _cmd_check(args) -> int:
     threads = _set_thread_defaults()
-    from equigen.testing.check import check_target, format_rows, load_target, parse_group
+    from equigen.testing.check import TargetError, check_target, format_rows, load_target, parse_group
 
     try:
         target = load_target(args.target)
+    except TargetError as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 3
+    except ValueError as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 2
+    try:
         group = parse_group(args.group) if args.group else None
         out_kinds = None if args.invariant else _split(args.out)
         if group is not None and args.out is None and not args.invariant:
             raise ValueError("give --out KINDS, or --invariant for invariant outputs")
         rows = check_target(target, group=group, in_kinds=_split(args.in_kinds), out_kinds=out_kinds,
                             dtypes=_split(args.dtype), max_examples=args.examples, dim=args.dim,
-                            features=args.features, max_nodes=args.max_nodes)
+                            features=args.features, max_nodes=args.max_nodes, min_size=args.min_size,
+                            max_size=args.max_size, rtol=args.rtol, atol=args.atol)
+    except TargetError as err:
+        print(f"equigen check: {err}", file=sys.stderr)
+        return 3
     except (ValueError, TypeError) as err:
         print(f"equigen check: {err}", file=sys.stderr)
         return 2
     print(f"equigen check {args.target} ({threads})")
     print(format_rows(rows))
     return 0 if all(r.passed for r in rows) else 1
+
+
+OWN_DATA_EXAMPLES = """examples:
+  equigen train --data cu.extxyz --model egnn --config cfg.yaml --out run/
+  equigen train --data fields.npz --model fno --config cfg.toml --out fno-run/
+  equigen compare --data cu.extxyz --config cfg.yaml --out cmp/
+
+The config (YAML or TOML) has a `model` section (model arguments: cutoff, hidden, num_layers, ...)
+and a `train` section (steps, batch_size, lr, schedule, energy_weight, force_weight, test_fraction,
+seed, checkpoint_every, dtype, ...). Rerunning `train` with the same --out resumes from its last
+checkpoint. Atoms: any file ASE reads, with energies and forces. Fields: .npz with x, y (B, C, *grid).
+"""
+
+
+def _own_data_error(command: str, err: Exception) -> int:
+    print(f"equigen {command}: {err}", file=sys.stderr)
+    return 2
+
+
+def _cmd_train(args) -> int:
+    threads = _set_thread_defaults()
+    from equigen.experiments.own_data import train
+
+    print(f"equigen train --model {args.model} on {args.data} ({threads}), writing to {args.out}", flush=True)
+    try:
+        summary = train(args.data, args.model, config=args.config, out_dir=args.out, progress=not args.no_progress)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+        return _own_data_error("train", err)
+    test = summary.get("test", {})
+    print(f"trained {summary['step']} steps in {summary['train_s']:.1f} s; {summary['parameters']} parameters"
+          + ("; test " + ", ".join(f"{k} {v:.4g}" for k, v in test.items()) if test else ""))
+    print(f"wrote {Path(args.out) / 'model.pt'}, {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    threads = _set_thread_defaults()
+    from equigen.experiments.own_data import compare
+    from equigen.report import write_report, write_results
+
+    print(f"equigen compare on {args.data} ({threads}), writing to {args.out}", flush=True)
+    try:
+        result = compare(args.data, models=_split(args.models), config=args.config, out_dir=args.out,
+                         progress=not args.no_progress)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+        return _own_data_error("compare", err)
+    meta = {"preset": "compare", "seed": result.seed, "threads": threads, "total_s": result.timings["total_s"],
+            "device": "cpu", "data": str(args.data)}
+    paths = [write_results([result], Path(args.out), meta), *write_report([result], Path(args.out), meta)]
+    for row in result.tables["models (test set)"]:
+        print(f"  {row['model']:>13}: force MAE {row['force_mae']:.4g}, energy MAE/atom "
+              f"{row['energy_mae_per_atom']:.4g}, {row['parameters']} params, {row['train_s']:.1f} s")
+    for claim in result.tables["claims"]:
+        print(f"  {claim['claim']}: {claim['verdict']} ({claim['measured']})")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _add_own_data_commands(sub) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    trn = sub.add_parser("train", help="train a model on your own data file (atoms or fields)",
+                         description="Train an equigen model on an ASE-readable atoms file (energies and forces) or "
+                                     "an .npz of fields; progress bar, checkpoints and resume in --out.",
+                         epilog=OWN_DATA_EXAMPLES, formatter_class=fmt)
+    trn.add_argument("--data", required=True, help="extxyz / ASE-readable file, or .npz with x and y")
+    trn.add_argument("--model", required=True, help="egnn, tp (equivariant); flat-mlp, raw-mp, distance-mlp "
+                                                    "(twins); fno (fields)")
+    trn.add_argument("--config", help="YAML or TOML file with 'model' and 'train' sections")
+    trn.add_argument("--out", required=True, help="run directory: checkpoints, model.pt, summary.json")
+    trn.add_argument("--no-progress", action="store_true", help="no progress bar")
+    trn.set_defaults(func=_cmd_train)
+    cmp_ = sub.add_parser("compare", help="train the equivariant model and its unconstrained twins on your data",
+                          description="Same data split, steps, batch size, learning rate and seed for every model "
+                                      "(twins' widths matched to the parameter count); writes results.json and "
+                                      "report.md/html like `equigen bench`.",
+                          epilog=OWN_DATA_EXAMPLES, formatter_class=fmt)
+    cmp_.add_argument("--data", required=True, help="extxyz / ASE-readable file with energies and forces")
+    cmp_.add_argument("--models", help="comma-separated, reference first (default: egnn,flat-mlp,distance-mlp)")
+    cmp_.add_argument("--config", help="YAML or TOML file with 'model' and 'train' sections")
+    cmp_.add_argument("--out", default="compare-out", help="output directory (default: compare-out)")
+    cmp_.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cmp_.set_defaults(func=_cmd_compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale = bench.add_mutually_exclusive_group()
     scale.add_argument("--quick", action="store_true", help="quick preset (default)")
     scale.add_argument("--full", action="store_true", help="full preset")
-    bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments (space- or "
+                       "comma-separated)")
     bench.add_argument("--out", default="bench-out", help="output directory (default: bench-out)")
     bench.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -154,12 +258,21 @@ def build_parser() -> argparse.ArgumentParser:
     outs.add_argument("--invariant", action="store_true", help="every output is invariant")
     chk.add_argument("--dtype", default="float64,float32", help="dtypes to check (default: float64,float32)")
     chk.add_argument("--examples", type=int, default=40, help="hypothesis examples per dtype (default: 40)")
-    chk.add_argument("--dim", type=int, default=3, help="dimension of vectors / grid axes (default: 3)")
+    chk.add_argument("--dim", type=int, default=None,
+                     help="dimension of vectors / number of grid axes (default: the group's)")
     chk.add_argument("--features", type=int, default=4, help="channels of scalars and fields (default: 4)")
-    chk.add_argument("--max-nodes", type=int, default=12, help="largest drawn point cloud (default: 12)")
+    chk.add_argument("--max-nodes", type=int, default=40,
+                     help="largest drawn point cloud, also checked once at exactly this size (default: 40)")
+    chk.add_argument("--min-size", type=int, default=1, help="smallest grid size per axis (default: 1)")
+    chk.add_argument("--max-size", type=int, default=None,
+                     help="largest grid size per axis (default: max(12, --min-size))")
+    chk.add_argument("--rtol", type=float, default=None,
+                     help="relative tolerance (default: 1e-10 in float64, 1e-5 in float32)")
+    chk.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: 0)")
     chk.set_defaults(func=_cmd_check)
     lst = sub.add_parser("list", help="list the experiments and their presets")
     lst.set_defaults(func=_cmd_list)
+    _add_own_data_commands(sub)
     return parser
 
 

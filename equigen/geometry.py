@@ -32,7 +32,7 @@ def _check_pos(pos) -> torch.Tensor:
 
 
 def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = None, loop: bool = False,
-                 max_neighbors: int | None = None, box=None):
+                 max_neighbors: int | None = None, box=None, *, cell=None, pbc=None):
     """All pairs closer than ``cutoff`` (within the same graph), built with scipy's cKDTree.
 
     Args:
@@ -45,10 +45,18 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
             distances tie at the k-th neighbour.
         box: ``(n,)`` lengths of an orthorhombic periodic box; minimum-image convention, so
             ``cutoff`` must be below half the smallest length.
+        cell: a general (triclinic) periodic cell: ``(n, n)`` with the lattice vectors as rows
+            (ASE's ``atoms.cell``), or ``(B, n, n)``, one per graph of ``batch``. Every image within
+            ``cutoff`` is an edge, so the cutoff may exceed the cell (an atom may then see several
+            images of the same neighbour, and its own images). Positions need not be wrapped.
+        pbc: with ``cell``: ``(n,)`` (or ``(B, n)``) bools, which lattice directions are periodic
+            (default all).
 
     Returns:
-        ``edge_index`` ``(2, E)`` long, sorted by target then source; with ``box`` the tuple
-        ``(edge_index, shifts)`` where ``shifts`` ``(E, n)`` place each source's image.
+        ``edge_index`` ``(2, E)`` long, sorted by target then source; with ``box`` or ``cell`` the
+        tuple ``(edge_index, shifts)`` where ``shifts`` ``(E, n)`` place each source's image
+        (``pos[j] + shift - pos[i]`` is the edge vector; with ``cell`` the shift is an integer
+        combination of the lattice vectors).
 
     Symmetry: the edge set is equivariant under E(n) and node permutations (relabelled);
     O(N log N) time.
@@ -67,6 +75,12 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
             )
         if n_nodes and int(batch.min()) < 0:
             raise ValueError("batch contains negative graph indices")
+    if cell is not None:
+        if box is not None:
+            raise ValueError("pass either box (orthorhombic lengths) or cell (lattice vectors), not both")
+        return _radius_graph_cell(pos, float(cutoff), batch, loop, max_neighbors, cell, pbc)
+    if pbc is not None:
+        raise ValueError("pbc is used with cell=; pass the lattice vectors as cell (or box= for an orthorhombic box)")
     x0 = pos.detach().cpu().double().numpy()
     x = x0
     boxsize = None
@@ -101,6 +115,11 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
     if box is not None:
         shifts = -lengths * np.round(delta / lengths)
         delta = delta + shifts
+    return _finish(pos, src, dst, delta, shifts, max_neighbors)
+
+
+def _finish(pos, src, dst, delta, shifts, max_neighbors):
+    """Truncate to ``max_neighbors``, sort by target then source, convert to tensors."""
     if max_neighbors is not None:
         dist = np.linalg.norm(delta, axis=1)
         order = np.lexsort((src, dist, dst))
@@ -109,11 +128,65 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
         keep = order[(np.arange(order.size) - first) < max_neighbors]
     else:
         keep = np.arange(src.size)
-    keep = keep[np.lexsort((src[keep], dst[keep]))]
-    edge_index = torch.from_numpy(np.stack([src[keep], dst[keep]])).to(pos.device)
-    if box is None:
+    keys = (src[keep], dst[keep]) if shifts is None else (*shifts[keep].T[::-1], src[keep], dst[keep])
+    keep = keep[np.lexsort(keys)]
+    edge_index = torch.from_numpy(np.stack([src[keep], dst[keep]]).astype(np.int64)).to(pos.device)
+    if shifts is None:
         return edge_index
     return edge_index, torch.from_numpy(shifts[keep]).to(device=pos.device, dtype=pos.dtype)
+
+
+def _radius_graph_cell(pos, cutoff, batch, loop, max_neighbors, cell, pbc):
+    """Neighbour list in a triclinic periodic cell: every image within ``cutoff`` (per graph)."""
+    n_nodes, dim = pos.shape
+    cells = np.asarray(torch.as_tensor(cell, dtype=torch.float64).detach().cpu(), dtype=np.float64)
+    num_graphs = 1 if batch is None or n_nodes == 0 else int(batch.max()) + 1
+    if cells.shape == (dim, dim):
+        cells = np.broadcast_to(cells, (num_graphs, dim, dim))
+    if cells.shape != (num_graphs, dim, dim) or not np.all(np.isfinite(cells)):
+        raise ValueError(f"cell must be ({dim}, {dim}) lattice vectors as rows, or ({num_graphs}, {dim}, {dim}) one "
+                         f"per graph, finite; got shape {cells.shape}")
+    pbcs = np.ones((num_graphs, dim), dtype=bool) if pbc is None else np.asarray(
+        torch.as_tensor(pbc).detach().cpu(), dtype=bool)
+    if pbcs.shape == (dim,):
+        pbcs = np.broadcast_to(pbcs, (num_graphs, dim))
+    if pbcs.shape != (num_graphs, dim):
+        raise ValueError(f"pbc must be ({dim},) or ({num_graphs}, {dim}) booleans, got shape {pbcs.shape}")
+    x0 = pos.detach().cpu().double().numpy()
+    graph = np.zeros(n_nodes, dtype=np.int64) if batch is None else batch.detach().cpu().numpy()
+    all_src, all_dst, all_shift = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros((0, dim))]
+    r = np.nextafter(cutoff, 0)
+    for g in range(num_graphs):
+        idx = np.nonzero(graph == g)[0]
+        if idx.size == 0:
+            continue
+        c, periodic = cells[g], pbcs[g]
+        if periodic.any() and abs(np.linalg.det(c)) < 1e-12:
+            raise ValueError(f"cell of graph {g} is singular (volume ~0): {c.tolist()}; periodic directions need "
+                             "independent lattice vectors")
+        inv = np.linalg.inv(c) if periodic.any() else np.eye(dim)
+        frac = x0[idx] @ inv if periodic.any() else x0[idx]
+        wrap = np.where(periodic, np.floor(frac), 0.0)
+        xw = x0[idx] - wrap @ c if periodic.any() else x0[idx]
+        # images needed per axis: cutoff over the spacing of the lattice planes (1 / |reciprocal vector|)
+        reps = np.where(periodic, np.ceil(cutoff * np.linalg.norm(inv, axis=0)), 0).astype(np.int64)
+        offsets = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in reps], indexing="ij"), -1).reshape(-1, dim)
+        images = (xw[None, :, :] + (offsets @ c)[:, None, :]).reshape(-1, dim)
+        found = cKDTree(xw).sparse_distance_matrix(cKDTree(images), max_distance=r, output_type="ndarray")
+        i, k = found["i"].astype(np.int64), found["j"].astype(np.int64)
+        j, m = k % idx.size, k // idx.size
+        keep = ~((i == j) & np.all(offsets[m] == 0, axis=1))  # an atom and itself, not its images
+        i, j, m = i[keep], j[keep], m[keep]
+        if loop:
+            centre = int(np.nonzero(np.all(offsets == 0, axis=1))[0][0])
+            own = np.arange(idx.size)
+            i, j, m = np.concatenate([i, own]), np.concatenate([j, own]), np.concatenate([m, np.full(idx.size, centre)])
+        all_shift.append((offsets[m] - wrap[j] + wrap[i]) @ c)
+        all_src.append(idx[j])
+        all_dst.append(idx[i])
+    src, dst, shifts = np.concatenate(all_src), np.concatenate(all_dst), np.concatenate(all_shift)
+    delta = x0[src] + shifts - x0[dst]
+    return _finish(pos, src, dst, delta, shifts, max_neighbors)
 
 
 def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
@@ -197,6 +270,10 @@ class BesselBasis(torch.nn.Module):
         if not isinstance(num_basis, int) or num_basis < 1:
             raise ValueError(f"num_basis={num_basis!r} must be a positive integer")
         self.cutoff, self.num_basis, self.p = float(cutoff), num_basis, p
+
+    def get_config(self) -> dict:
+        """Constructor arguments (for :func:`equigen.train.save_model`)."""
+        return {"cutoff": self.cutoff, "num_basis": self.num_basis, "p": self.p}
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         return bessel_basis(r, self.cutoff, self.num_basis, self.p)

@@ -51,6 +51,7 @@ __all__ = [
     "Permutations",
     "ProductGroup",
     "Context",
+    "per_graph",
     "rotation_in_plane",
     "haar_orthogonal",
     "wigner_d",
@@ -161,7 +162,7 @@ class EuclideanPart:
         return x @ mat.transpose(-1, -2)
 
     def act(self, x: torch.Tensor, kind: Kind, ctx: Context) -> torch.Tensor:
-        if kind in ("scalars", "nodes", "field", "edge_index", "batch"):
+        if kind in ("scalars", "nodes", "edges", "field", "edge_index", "batch"):
             return x
         if not isinstance(kind, str):  # e3nn Irreps
             if self.dim != 3:
@@ -280,14 +281,20 @@ def describe_rotation(r: torch.Tensor) -> str:
 
 
 class PermutationPart:
-    """Relabelling of nodes: node-indexed rows ``x -> x[p]``; permutations stay within graphs.
+    """Relabelling of nodes: node-indexed rows ``x -> x[p]``; edge columns reordered too.
 
     A part is a sequence of primitive rules ("identity", "swap", "reverse", "roll",
     "random" with a seed, or an explicit permutation), materialised for the node count and
-    ``batch`` vector of the call it acts on, so one element serves graphs of any size.
+    ``batch`` vector of the call it acts on, so one element serves graphs of any size. These
+    rules permute nodes within each graph of a batch; "interleave" (with a seed) permutes all
+    nodes at once, across graphs, so the permuted ``batch`` vector is no longer sorted; "edges"
+    (with a seed) keeps the nodes and only reorders the columns of ``edge_index``.
+
+    Every rule but "identity" also reorders the columns of ``edge_index`` (and the rows of
+    ``edges`` tensors with them): the order of edges carries no meaning in a graph.
     """
 
-    RULES = ("identity", "swap", "reverse", "roll", "random", "explicit")
+    RULES = ("identity", "swap", "reverse", "roll", "random", "explicit", "interleave", "edges")
 
     def __init__(self, rule="identity", *, seed: int = 0, perm=None, _steps=None):
         if _steps is not None:
@@ -314,7 +321,7 @@ class PermutationPart:
 
     @staticmethod
     def _local(rule, seed, perm, n: int, graph: int) -> torch.Tensor:
-        if rule == "identity" or n < 2:
+        if rule in ("identity", "edges") or n < 2:
             return torch.arange(n)
         if rule == "swap":
             p = torch.arange(n)
@@ -324,12 +331,22 @@ class PermutationPart:
             return torch.arange(n - 1, -1, -1)
         if rule == "roll":
             return torch.roll(torch.arange(n), 1)
-        if rule == "random":
+        if rule in ("random", "interleave"):
             gen = torch.Generator().manual_seed(seed * 1_000_003 + graph)
             return torch.randperm(n, generator=gen)
         if perm.numel() != n:
             raise ValueError(f"explicit permutation of {perm.numel()} nodes applied to {n} nodes")
         return perm
+
+    @staticmethod
+    def _columns(rule, seed, num_edges: int) -> torch.Tensor:
+        """The reordering ``c`` of edge columns (``e_new = e[:, c]``) of one rule."""
+        if rule == "identity" or num_edges < 2:
+            return torch.arange(num_edges)
+        if rule in ("swap", "reverse", "roll"):
+            return torch.arange(num_edges - 1, -1, -1)
+        gen = torch.Generator().manual_seed(seed * 999_983 + 7)
+        return torch.randperm(num_edges, generator=gen)
 
     def materialize(self, ctx: Context) -> torch.Tensor:
         """The index ``p`` (long, CPU) with ``x_new = x[p]`` for this call's nodes."""
@@ -339,7 +356,7 @@ class PermutationPart:
         batch = None if ctx.batch is None else ctx.batch.detach().cpu()
         total = torch.arange(n)
         for rule, seed, perm, inv in self.steps:
-            if batch is None:
+            if batch is None or rule == "interleave":
                 p = self._local(rule, seed, perm, n, 0)
             else:
                 p = torch.arange(n)
@@ -351,10 +368,20 @@ class PermutationPart:
             total = total[p]
         return total
 
+    def edge_order(self, num_edges: int) -> torch.Tensor:
+        """The index ``c`` with ``edge_index_new = edge_index[:, c]`` (relabelling aside)."""
+        total = torch.arange(num_edges)
+        for rule, seed, _, inv in self.steps:
+            c = self._columns(rule, seed, num_edges)
+            total = total[torch.argsort(c) if inv else c]
+        return total
+
     def act(self, x: torch.Tensor, kind: Kind, ctx: Context) -> torch.Tensor:
         if kind == "edge_index":
             p = self.materialize(ctx).to(x.device)
-            return torch.argsort(p)[x]
+            return torch.argsort(p)[x][:, self.edge_order(x.shape[1]).to(x.device)]
+        if kind == "edges":
+            return x[self.edge_order(x.shape[0]).to(x.device)] if x.dim() >= 1 else x
         if kind == "batch" or kind == "nodes" or (is_node_indexed(kind) and x.dim() >= 2):
             p = self.materialize(ctx).to(x.device)
             if x.shape[0] != p.numel():
@@ -369,6 +396,8 @@ class PermutationPart:
                 continue
             word = {"swap": "swap nodes 0 and 1", "reverse": "reverse node order",
                     "roll": "roll nodes by 1", "random": f"random permutation (seed {seed})",
+                    "interleave": f"random permutation across graphs (seed {seed})",
+                    "edges": f"shuffle of edge order only (seed {seed})",
                     "explicit": f"permutation {perm.tolist() if perm is not None else ''}"}[rule]
             names.append(word + (" inverted" if inv else ""))
         return ", then ".join(names) if names else "identity permutation"
@@ -486,7 +515,7 @@ class Element:
         if kind in INTEGER_KINDS:
             if x.dtype != torch.long:
                 raise ValueError(f"a tensor of kind '{kind}' must be torch.long, got {x.dtype}")
-        elif not (x.is_floating_point() or x.is_complex()) and kind not in ("scalars", "nodes"):
+        elif not (x.is_floating_point() or x.is_complex()) and kind not in ("scalars", "nodes", "edges"):
             raise ValueError(f"a tensor of kind {kind} must be floating point, got {x.dtype}")
         for p in self.parts:
             x = p.act(x, kind, ctx)
@@ -743,7 +772,8 @@ class Dilations(Group):
 
 
 class Permutations(Group):
-    """Relabellings of the nodes of a graph (within each graph of a batch).
+    """Relabellings of the nodes of a graph; samples stay within each graph of a batch, the edge
+    cases include a permutation across graphs (unsorted ``batch``) and an edge reordering.
 
     ``num_nodes`` is optional: without it an element is a rule materialised for the size of
     the tensors it acts on.
@@ -764,7 +794,9 @@ class Permutations(Group):
         return Element(PermutationPart("random", seed=seed))
 
     def edge_cases(self) -> list[Element]:
-        return [self.identity()] + [Element(PermutationPart(r)) for r in ("swap", "reverse", "roll")]
+        return [self.identity()] + [Element(PermutationPart(r)) for r in ("swap", "reverse", "roll")] + [
+            Element(PermutationPart("interleave", seed=1), label="random permutation across graphs"),
+            Element(PermutationPart("edges", seed=1), label="shuffle of edge order only")]
 
 
 class _GridGroup(Group):
@@ -848,6 +880,28 @@ class ProductGroup(Group):
         lasts = [f.edge_cases()[-1] for f in self.factors]
         out.append(_combine(lasts, " and ".join(str(e) for e in lasts)))
         return out
+
+
+def per_graph(elements, label: str | None = None) -> Element:
+    """One element per graph of a batch: ``elements[b]`` moves the nodes of graph ``b``.
+
+    The Euclidean parts (rotation, translation) are stacked into a batched part that acts
+    through the call's ``batch`` vector; scale and every other part (permutations, grid maps)
+    come from ``elements[0]``. ``elements`` must all belong to the same group.
+    """
+    elements = list(elements)
+    if not elements:
+        raise ValueError("per_graph needs at least one element (one per graph)")
+    parts = [e.part(EuclideanPart) for e in elements]
+    if any(p is None for p in parts):
+        return elements[0]
+    dim = parts[0].dim
+    rot = torch.stack([p.rotation.to(torch.float64).expand(dim, dim) if p.rotation.dim() == 2
+                       else p.rotation[0].to(torch.float64) for p in parts])
+    trans = torch.stack([p.translation.to(torch.float64).reshape(-1, dim)[0] for p in parts])
+    batched = EuclideanPart(rot, trans, parts[0].scale)
+    others = [p for p in elements[0].parts if not isinstance(p, EuclideanPart)]
+    return Element(batched, *others, label=label)
 
 
 def _combine(elements, label=None) -> Element:

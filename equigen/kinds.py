@@ -16,7 +16,10 @@ Irreps            ``(..., irreps.dim)``       ``x D(R)^T`` (Wigner D with parity
 ``nodes``         ``(N, ...)``                invariant features of nodes (float or integer labels
                                               such as atom types): rows are permuted
 ``field``         ``(..., C, *spatial)``      periodic field: spatial axes shifted / reflected
-``edge_index``    ``(2, E)`` long             node labels relabelled by a permutation
+``edge_index``    ``(2, E)`` long             node labels relabelled by a permutation, columns
+                                              reordered (edge order carries no meaning)
+``edges``         ``(E, ...)``                invariant features of edges (float or integer):
+                                              rows reordered with the ``edge_index`` columns
 ``batch``         ``(N,)`` long               permuted like node rows
 ================  ==========================  =================================================
 
@@ -37,6 +40,7 @@ NAMED_KINDS = (
     "field",
     "edge_index",
     "batch",
+    "edges",
 )
 #: Kinds whose leading axis indexes nodes (when the tensor has more than one axis).
 NODE_INDEXED = ("vectors", "pseudovectors", "positions", "nodes")

@@ -47,6 +47,11 @@ class Symmetry:
         if self.out_kinds is not None:
             object.__setattr__(self, "out_kinds", normalize_kinds(self.out_kinds, argument="out_kinds"))
 
+    def __reduce__(self):
+        # A group given as a lambda cannot be pickled: store the group value instead, so modules
+        # holding a Symmetry survive torch.save / copy.deepcopy / multiprocessing.
+        return (type(self), (self.make_group(), self.in_kinds, self.out_kinds, self.note))
+
     def make_group(self) -> Group:
         """The group as a value."""
         return self.group if isinstance(self.group, Group) else self.group()

@@ -575,8 +575,8 @@ add("data.poisson.grid_coordinates.size_zero", "size", lambda: P.grid_coordinate
 from equigen.data import potts as PT  # noqa: E402
 
 add("data.potts.planted.q_one", "q", lambda: PT.PottsModel.planted(length=12, q=1))
-add("data.potts.planted.beta_nan", "beta", lambda: PT.PottsModel.planted(length=12, q=3, beta=NAN, bond=None, num_contacts=1,
-                                                                          min_contact_separation=3))
+add("data.potts.planted.beta_nan", "beta", lambda: PT.PottsModel.planted(
+    length=12, q=3, beta=NAN, bond=None, num_contacts=1, min_contact_separation=3))
 add("data.potts.planted.length_zero", "length", lambda: PT.PottsModel.planted(length=0, q=3, bond=None))
 add("data.potts.sample_mcmc.num_samples_negative", "num_samples", lambda: PT.sample_mcmc(_potts(), -1))
 add("data.potts.sample_mcmc.method_typo", "method", lambda: PT.sample_mcmc(_potts(), 2, method="gibs"))

@@ -81,8 +81,41 @@ def test_check_a_module_class_from_a_file(tmp_path):
     assert out.returncode == 1 and "translation" in out.stdout, out.stdout + out.stderr
 
 
+def test_check_import_failure_exits_3_and_sees_the_targets_folder(tmp_path):
+    out = _run("check", "nope:x", "--group", "SE3", "--in", "positions", "--invariant")
+    assert out.returncode == 3 and "cannot import" in out.stderr, out.stderr
+    (tmp_path / "broken_layer.py").write_text("import torch\nraise RuntimeError('boom')\n")
+    out = _run("check", f"{tmp_path / 'broken_layer.py'}:f", "--group", "SE3", "--in", "positions", "--invariant")
+    assert out.returncode == 3 and "boom" in out.stderr, out.stderr
+    # a target file importing its neighbour; the grid defaults to the group's one axis
+    (tmp_path / "helpers.py").write_text("import torch\ndef smooth(u):\n"
+                                         "    return 0.5 * u + 0.25 * (u.roll(1, -1) + u.roll(-1, -1))\n")
+    (tmp_path / "fno.py").write_text("from helpers import smooth\ndef block(u):\n    return smooth(u)\n")
+    out = _run("check", f"{tmp_path / 'fno.py'}:block", "--group", "GridShifts1*GridReflections1", "--in", "field",
+               "--out", "field", "--examples", "10", "--min-size", "4", cwd=str(Path.home()))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_check_finds_a_bug_above_25_nodes_and_in_batches(tmp_path):
+    """A layer on torch.cdist's default (a matrix-product formula above 25 points) fails a large
+    translation; a batch-wide centroid fails per-graph motions; --rtol can accept a known error."""
+    (tmp_path / "layers.py").write_text(
+        "import torch\n"
+        "def energy(pos):\n    d = torch.cdist(pos, pos)\n"
+        "    return torch.where(d > 0, torch.exp(-d), 0.0).sum().reshape(1)  # self pairs: d == 0?\n"
+        "def centred(pos, batch):\n    return pos - pos.mean(0)\n")
+    out = _run("check", f"{tmp_path / 'layers.py'}:energy", "--group", "E3", "--in", "positions", "--invariant",
+               "--examples", "10", "--dtype", "float64")
+    assert out.returncode == 1, out.stdout + out.stderr
+    out = _run("check", f"{tmp_path / 'layers.py'}:energy", "--group", "E3", "--in", "positions", "--invariant",
+               "--examples", "10", "--dtype", "float64", "--rtol", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = _run("check", f"{tmp_path / 'layers.py'}:centred", "--group", "E3", "--in", "positions,batch",
+               "--out", "vectors", "--examples", "10", "--dtype", "float64")
+    assert out.returncode == 1 and "FAIL" in out.stdout, out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("args, message", [
-    (["nope:x", "--group", "SE3", "--in", "positions", "--invariant"], "cannot import"),
     (["equigen.testing.reference_maps:pairwise_distances", "--group", "SE9X", "--in", "positions",
       "--invariant"], "unknown"),
     (["equigen.testing.reference_maps:pairwise_distances", "--group", "E3", "--in", "spinors", "--invariant"],

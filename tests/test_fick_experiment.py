@@ -21,8 +21,9 @@ def test_fick_tiny_run(tmp_path):
     result = get("fick").run(config, seed=0, out_dir=tmp_path)
     rows = result.tables["fick"]
     models = {r["model"] for r in rows}
-    assert models == {"isotropic", "conserving", "free", "naive log-ratio", "dense N x N", "MLP"}
-    assert len(rows) == 1 * 2 * 2 * 2 * 6
+    assert models == {"isotropic", "conserving", "free", "naive log-ratio", "dense N x N", "ridge",
+                      "dense + shift-aug", "MLP"}
+    assert len(rows) == 1 * 2 * 2 * 2 * 8
     m = result.metrics
     assert m["D_rel_error_exact_N16_noise0_pairs1"] < 1e-6
     assert m["max_shift_error_constrained"] < 1e-13
@@ -38,3 +39,14 @@ def test_fick_tiny_run(tmp_path):
     assert dense_32["rollout_rel_error"] < 1e-6  # with >= N clean pairs it has learned the operator
     assert all(math.isfinite(r["shift_equivariance_error"]) for r in rows if r["model"] != "MLP")
     assert len(result.figures) == 2 and all((tmp_path / f.split("/")[-1]).exists() for f in result.figures)
+
+
+def test_dense_map_with_all_cyclic_shifts_equals_the_free_symbol(tmp_path):
+    """Augmented with every cyclic shift, the dense twin is circulant: its rollout matches the Free symbol's."""
+    config = FickConfig(sizes=(16,), pairs=(4,), noises=(0.01,), sources=("exact",), test_fields=2,
+                        rollout_steps=5, mass_steps=20, mlp_hidden=8, mlp_epochs=2, mlp_max_pairs=0)
+    rows = {r["model"]: r for r in get("fick").run(config, seed=0, out_dir=tmp_path).tables["fick"]}
+    aug, free = rows["dense + shift-aug"], rows["free"]
+    assert aug["shift_equivariance_error"] < 1e-10 < rows["dense N x N"]["shift_equivariance_error"]
+    assert abs(aug["rollout_rel_error"] - free["rollout_rel_error"]) <= 1e-6 * max(free["rollout_rel_error"], 1e-12)
+    assert rows["ridge"]["ridge_penalty"] > 0

@@ -47,7 +47,7 @@ def test_correct_map_passes_search(m):
 @pytest.mark.parametrize("m", CORRECT, ids=lambda m: m.name)
 def test_correct_map_passes_edge_cases(m, dtype):
     reports = assert_equivariant(m.fn, m.example(dtype), m.group(), m.in_kinds, m.out_kinds, trials=4)
-    assert len(reports) == len(m.group().edge_cases()) + 4
+    assert len(reports) >= len(m.group().edge_cases()) + 4
 
 
 @pytest.mark.parametrize("m", BROKEN, ids=lambda m: m.name)

@@ -1,6 +1,7 @@
 """The Trainer in one process: protocol, guards, determinism, in-process resume, logs, bad input."""
 
 import json
+import time
 import warnings
 
 import pytest
@@ -378,3 +379,29 @@ def test_ema_warmup_lets_the_initial_weights_fade():
     restored = EMA(model, 0.5)
     restored.load_state_dict(warm.state_dict())
     assert restored.warmup and restored.num_updates == 100
+
+
+def test_fit_time_limit_stops_early_and_reports_it(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    data = (torch.randn(64, 3), torch.randn(64, 1))
+
+    def loss_fn(m, batch):
+        x, y = batch
+        time.sleep(0.02)
+        return ((m(x) - y) ** 2).mean()
+
+    trainer = Trainer(model, loss_fn, progress=False, out_dir=tmp_path)
+    summary = trainer.fit(data, steps=10_000, batch_size=8, time_limit_s=0.2)
+    assert summary["stopped_by"] == "time_limit"
+    assert 1 <= summary["step"] < 10_000
+    assert list((tmp_path / "checkpoints").glob("ckpt-*.pt"))  # checkpointed like a finished run
+    done = Trainer(torch.nn.Linear(3, 1), loss_fn, progress=False).fit(data, steps=3, batch_size=8, time_limit_s=60)
+    assert done["stopped_by"] == "steps" and done["step"] == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "10"])
+def test_fit_time_limit_rejects_bad_values(bad):
+    trainer = Trainer(torch.nn.Linear(3, 1), lambda m, b: m(b).sum(), progress=False)
+    with pytest.raises(ValueError, match="time_limit_s"):
+        trainer.fit(torch.randn(8, 3), steps=2, batch_size=4, time_limit_s=bad)

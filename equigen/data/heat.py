@@ -20,8 +20,6 @@ sum (mass) to rounding.
 Example::
 
     >>> import torch
-
-from equigen.core.validation import check_finite
     >>> from equigen.data.heat import heat_pairs
     >>> u0, u1 = heat_pairs(4, (64,), D=0.05, dt=0.2, generator=torch.Generator().manual_seed(0))
     >>> u0.shape, u1.dtype
@@ -33,6 +31,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from equigen.core.validation import check_finite
 
 __all__ = ["squared_wavenumbers", "random_smooth_fields", "heat_exact", "heat_finite_difference", "heat_pairs",
            "fd_symbol_error", "add_noise"]

@@ -33,6 +33,7 @@ import math
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_finite, check_non_negative_float, check_non_negative_int, check_tensor
 from equigen.dynamics.integrators import integrate
 from equigen.dynamics.systems import HamiltonianSystem
@@ -81,6 +82,7 @@ def _check_masses(masses, *, dtype=None, device=None):
     return masses
 
 
+@configurable
 class LinearDynamics(nn.Module):
     """``s_{t+1} = A s_t`` (+ ``b`` with ``bias=True``) on flattened ``s = (q, p)``; least squares.
 
@@ -151,6 +153,7 @@ class LinearDynamics(nn.Module):
         return torch.stack(qs), torch.stack(ps)
 
 
+@configurable
 class HamiltonianNet(nn.Module, HamiltonianSystem):
     """A learned Hamiltonian ``H(q, p)`` of all coordinates (no symmetry built in).
 
@@ -161,16 +164,26 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
     momentum or angular momentum: it is the unconstrained twin of :class:`PairPotentialNet`.
     ``energy_scale`` multiplies the network's output (set it to the data's typical energy,
     e.g. the mean kinetic energy, so that an O(1) network output is the right size).
+    ``pair_features=True`` (separable only) appends the ``N(N-1)/2`` inverse distances ``1/r_ij``
+    (``i < j``) to the coordinates fed to ``V``: the physically useful feature, with the raw
+    coordinates still there, so the model stays without a built-in symmetry.
     """
 
     def __init__(self, num_bodies: int, dim: int, *, masses=None, hidden: int = 64, layers: int = 2,
-                 energy_scale: float = 1.0, dtype=None, device=None, generator=None):
+                 energy_scale: float = 1.0, pair_features: bool = False, dtype=None, device=None,
+                 generator=None):
         super().__init__()
         self.energy_scale = _positive_float("energy_scale", energy_scale)
         self.shape = (_positive_int("num_bodies", num_bodies), _positive_int("dim", dim))
         _positive_int("hidden", hidden), _positive_int("layers", layers)
         self.separable = masses is not None
+        if not isinstance(pair_features, bool):
+            raise ValueError(f"pair_features={pair_features!r} must be True or False")
+        if pair_features and not self.separable:
+            raise ValueError("pair_features=True needs masses (a separable H = T(p) + V(q)); pass masses=...")
+        self.pair_features = pair_features
         n = num_bodies * dim * (1 if self.separable else 2)
+        n += num_bodies * (num_bodies - 1) // 2 if pair_features else 0
         self.net = mlp([n] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
         if masses is not None:
             self.register_buffer("masses", _check_masses(masses, dtype=dtype, device=device))
@@ -192,7 +205,11 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
         return p / self.masses.to(p.dtype)[:, None]
 
     def potential(self, q):
-        return self._net(q.reshape(*q.shape[:-2], -1))
+        x = q.reshape(*q.shape[:-2], -1)
+        if self.pair_features:
+            i, j = torch.triu_indices(q.shape[-2], q.shape[-2], 1, device=q.device)
+            x = torch.cat([x, (q[..., i, :] - q[..., j, :]).norm(dim=-1).reciprocal()], -1)
+        return self._net(x)
 
     def energy(self, q, p):
         if self.separable:
@@ -206,11 +223,13 @@ class HamiltonianNet(nn.Module, HamiltonianSystem):
         return self.energy(q, p)
 
 
+@configurable
 class PairPotentialNet(nn.Module, HamiltonianSystem):
     """``H = sum_i |p_i|^2 / 2 m_i + sum_{i<j} m_i m_j phi(r_ij)``, ``phi`` a learned function of distance.
 
     ``masses``: ``(N,)`` positive. ``phi`` is ``energy_scale`` times an MLP of the features
-    ``(1/r, r)`` (smooth softplus activations). ``forward(q, masses)`` returns the pair
+    ``features`` of the distance: ``("1/r", "r")`` (default) or ``("r",)`` (smooth softplus
+    activations). ``forward(q, masses)`` returns the pair
     energy ``(...)`` of positions ``(..., N, d)`` with node masses ``(N,)``; it is invariant
     under E(d) acting on ``q`` and under permutations of particles with their masses (checked
     by the symmetry sweep). Forces by autograd are central and pairwise opposite, so linear
@@ -220,13 +239,21 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
     symmetry = Symmetry(lambda: E3() * Permutations(), ("positions", "nodes"), None,
                         note="exact for any weights; distances must be non-zero (phi uses 1/r)")
 
-    def __init__(self, masses, *, hidden: int = 32, layers: int = 2, energy_scale: float = 1.0, dtype=None,
-                 device=None, generator=None):
+    FEATURES = ("1/r", "r")
+
+    def __init__(self, masses, *, hidden: int = 32, layers: int = 2, energy_scale: float = 1.0,
+                 features=("1/r", "r"), dtype=None, device=None, generator=None):
         super().__init__()
         self.energy_scale = _positive_float("energy_scale", energy_scale)
         _positive_int("hidden", hidden), _positive_int("layers", layers)
+        features = tuple(features) if isinstance(features, (list, tuple)) else features
+        if not isinstance(features, tuple) or not features or any(f not in self.FEATURES for f in features) \
+                or len(set(features)) != len(features):
+            raise ValueError(f"features={features!r} must be a non-empty tuple of distinct names from "
+                             f"{self.FEATURES}, e.g. ('1/r', 'r') or ('r',)")
+        self.features = features
         self.register_buffer("masses", _check_masses(masses, dtype=dtype, device=device))
-        self.phi = mlp([2] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
+        self.phi = mlp([len(features)] + [hidden] * layers + [1], dtype=dtype, device=device, generator=generator)
 
     @classmethod
     def symmetry_example(cls, *, dtype, generator):
@@ -244,21 +271,24 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
             raise ValueError(f"particles {int(i[k])} and {int(j[k])} are at the same position; phi uses 1/r, "
                              "so separate them")
 
-    def twin(self, dim: int = 3, *, energy_scale: float = 1.0, generator=None) -> HamiltonianNet:
+    def twin(self, dim: int = 3, *, energy_scale: float = 1.0, pair_features: bool = False,
+             generator=None) -> HamiltonianNet:
         """The unconstrained twin: a :class:`HamiltonianNet` with the same masses (known kinetic
-        energy) and an MLP ``V(q)`` of all ``N * dim`` coordinates, its width chosen so its
-        parameter count is closest to this model's. Same interface, no symmetry built in.
+        energy) and an MLP ``V(q)`` of all ``N * dim`` coordinates (and, with ``pair_features``, the
+        inverse distances), its width chosen so its parameter count is closest to this model's.
+        Same interface, no symmetry built in.
         """
         target = count_parameters(self)
         n, layers = self.masses.numel(), len(self.phi) // 2
         dtype, device = self.masses.dtype, self.masses.device
+        inputs = n * dim + (n * (n - 1) // 2 if pair_features else 0)
 
         def size(h):
-            return n * dim * h + h + (layers - 1) * (h * h + h) + h + 1
+            return inputs * h + h + (layers - 1) * (h * h + h) + h + 1
 
         hidden = min(range(1, 4097), key=lambda h: abs(size(h) - target))
         return HamiltonianNet(n, dim, masses=self.masses, hidden=hidden, layers=layers, energy_scale=energy_scale,
-                              dtype=dtype, device=device, generator=generator)
+                              pair_features=pair_features, dtype=dtype, device=device, generator=generator)
 
     def pair_distances(self, q):
         """Distances ``r_ij`` for ``i < j``: ``(..., N, d) -> (..., N(N-1)/2)``, and the pair indices."""
@@ -273,7 +303,7 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
         masses = self.masses if masses is None else masses
         r, (i, j) = self.pair_distances(q)
         w = self.phi[0].weight
-        feats = torch.stack([r.reciprocal(), r], -1).to(w.dtype)
+        feats = torch.stack([r.reciprocal() if f == "1/r" else r for f in self.features], -1).to(w.dtype)
         phi = self.energy_scale * self.phi(feats).squeeze(-1).to(q.dtype)
         mm = (masses[i] * masses[j]).to(q.dtype)
         return (mm * phi).sum(-1)
@@ -291,7 +321,7 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
 def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float, *, substeps: int = 1,
                    method: str = "leapfrog", iterations: int = 500, batch_size: int = 256, lr: float = 3e-3,
                    generator: torch.Generator | None = None, seed: int = 0, log_every: int = 1,
-                   **trainer_kwargs) -> list[float]:
+                   time_limit_s: float | None = None, **trainer_kwargs) -> list[float]:
     """Fit a learned Hamiltonian to snapshot pairs by backpropagating through ``substeps`` steps of ``method``.
 
     ``q_in, p_in, q_out, p_out``: ``(M, N, d)``, ``(q_out, p_out)`` the state ``dt`` after
@@ -301,8 +331,10 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
     :class:`equigen.train.Trainer` (AdamW without weight decay, cosine decay of ``lr``, shuffled
     mini-batches seeded by ``seed``, or by a draw from ``generator`` when one is given); other keyword
     arguments go to the Trainer (``out_dir`` and ``checkpoint_every`` for resumable runs,
-    ``device``, ``clip_grad_norm``, ``ema_decay``, ...). Returns the mean loss of every
-    ``log_every`` iterations (one value per iteration by default).
+    ``device``, ``clip_grad_norm``, ``ema_decay``, ...). ``time_limit_s`` also stops training after
+    that many wall-clock seconds (the cosine schedule still spans ``iterations``). Returns the mean
+    loss of every ``log_every`` iterations (one value per iteration by default: its length is the
+    number of iterations run).
     """
     from equigen.train import Trainer
 
@@ -330,5 +362,6 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
         return (((q[-1] - qo) / sq.to(q.device)) ** 2).mean() + (((p[-1] - po) / sp.to(p.device)) ** 2).mean()
 
     trainer = Trainer(model, loss_fn, lr=lr, schedule="cosine", seed=seed, log_every=log_every, **trainer_kwargs)
-    trainer.fit((q_in, p_in, q_out, p_out), steps=iterations, batch_size=min(batch_size, q_in.shape[0]))
+    trainer.fit((q_in, p_in, q_out, p_out), steps=iterations, batch_size=min(batch_size, q_in.shape[0]),
+                time_limit_s=time_limit_s)
     return [r["loss"] for r in trainer.history if "loss" in r]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ExperimentConfig", "Experiment", "Result", "versions", "save_figure"]
+__all__ = ["ExperimentConfig", "Experiment", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure"]
 
 
 @dataclass
@@ -46,9 +46,58 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
 
+VERDICTS = ("reproduced", "not reproduced", "not converged")
+
+
+@dataclass
+class Claim:
+    """One claim an experiment tests, with the measured figures on both sides and a verdict.
+
+    ``statement``: the claim in one sentence. ``metric``: what is compared (name and unit,
+    e.g. ``"force RMSE (eV/A)"``) and ``better``: ``"lower"`` or ``"higher"``. ``builtin``: the
+    physics-built-in model's figure; ``twins``: ``{twin name: figure}`` for every unconstrained twin.
+    ``verdict``: one of :data:`VERDICTS`, decided by the experiment from its measurements (never
+    hard-coded); ``"not converged"`` when the preset is too short to settle the claim, with ``detail``
+    saying why and what the full preset does. ``section``: the report section (experiment name) that
+    holds the evidence.
+    """
+
+    statement: str
+    metric: str
+    builtin: float | None
+    twins: dict
+    verdict: str
+    better: str = "lower"
+    detail: str = ""
+    section: str = ""
+    builtin_name: str = ""  # which model the built-in figure belongs to, e.g. "EGNN"
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"better must be 'lower' or 'higher', got {self.better!r}")
+
+
+@dataclass
+class Figure:
+    """A saved figure and its caption (what to see in it). ``os.fspath(figure)`` is its path."""
+
+    path: str
+    caption: str = ""
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
 @dataclass
 class Result:
-    """What an experiment measured. ``tables`` map a title to rows (dicts of equal keys)."""
+    """What an experiment measured. ``tables`` map a title to rows (dicts of equal keys).
+
+    ``figures``: paths (str) or :class:`Figure` entries (path + caption). ``units``: optional
+    ``{metric name: unit}`` for :attr:`metrics` (the report also reads a trailing ``"(unit)"`` in
+    a metric's name, and ``_s`` as seconds).
+    """
 
     name: str
     config: dict
@@ -59,6 +108,21 @@ class Result:
     timings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    claims: list = field(default_factory=list)  # of Claim
+    units: dict = field(default_factory=dict)
+
+    def add_claim(self, statement: str, metric: str, builtin, twins: dict, verdict: str, **kwargs) -> Claim:
+        """Record a :class:`Claim` (its ``section`` defaults to this experiment's name)."""
+        kwargs.setdefault("section", self.name)
+        claim = Claim(statement, metric, builtin, dict(twins), verdict, **kwargs)
+        self.claims.append(claim)
+        return claim
+
+    def add_figure(self, path, caption: str = "") -> Figure:
+        """Record a saved figure with a caption saying what to see in it."""
+        fig = Figure(str(path), caption)
+        self.figures.append(fig)
+        return fig
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -192,14 +192,22 @@ class Fick(Experiment):
         D = _naive_D(u0, u1, dt)
         naive = FourierOperator(IsotropicPolynomial(1, init=[D], dtype=torch.float64), length=LENGTH, dt=dt)
         yield "naive log-ratio", {"step": _fast_step(naive, N), "D": D, "L": None, "seconds": time.perf_counter() - t}
-        t = time.perf_counter()
-        dense = DenseLinearMap.fit(u0, u1)
-        secs = time.perf_counter() - t
-        with torch.no_grad():
-            A = dense.A.detach()
-            M = torch.diagonal(torch.fft.ifft(torch.fft.fft(A, dim=0), dim=1))[: N // 2 + 1]
-            L = torch.log(M.to(torch.complex128)) / dt
-        yield "dense N x N", {"step": dense.step, "D": _D_from_symbol(L, N), "L": L, "seconds": secs}
+        # the dense twins: plain minimum-norm, ridge (penalty by generalised cross-validation), and
+        # minimum-norm on every pair augmented with all N cyclic shifts (the augmentation a practitioner
+        # gives a network that should be translation-equivariant)
+        aug0 = torch.cat([torch.roll(u0, s, -1) for s in range(N)])
+        aug1 = torch.cat([torch.roll(u1, s, -1) for s in range(N)])
+        for name, args, kw in (("dense N x N", (u0, u1), {}), ("ridge", (u0, u1), {"ridge": "gcv"}),
+                               ("dense + shift-aug", (aug0, aug1), {})):
+            t = time.perf_counter()
+            dense = DenseLinearMap.fit(*args, **kw)
+            secs = time.perf_counter() - t
+            with torch.no_grad():
+                A = dense.A.detach()
+                M = torch.diagonal(torch.fft.ifft(torch.fft.fft(A, dim=0), dim=1))[: N // 2 + 1]
+                L = torch.log(M.to(torch.complex128)) / dt
+            yield name, {"step": dense.step, "D": _D_from_symbol(L, N), "L": L, "seconds": secs,
+                         "ridge": dense.ridge_}
         if len(u0) <= config.mlp_max_pairs:
             t = time.perf_counter()
             g = torch.Generator().manual_seed(seed)
@@ -224,6 +232,7 @@ class Fick(Experiment):
             "growth_1000": growth,
             "mass_drift_per_size": drift / growth if math.isfinite(growth) and growth > 0 else float("nan"),
             "fit_seconds": fitted["seconds"],
+            "ridge_penalty": fitted.get("ridge"),
         }
 
     @staticmethod
@@ -303,7 +312,8 @@ class Fick(Experiment):
 
         panels = [(N, nz) for N in config.sizes for nz in config.noises]
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-        models = ["isotropic", "conserving", "free", "naive log-ratio", "dense N x N", "MLP"]
+        models = ["isotropic", "conserving", "free", "naive log-ratio", "dense N x N", "ridge", "dense + shift-aug",
+                  "MLP"]
         for ax, (N, noise) in zip(axes[0], panels):
             for i, model in enumerate(models):
                 pts = sorted((r["pairs"], r["rollout_rel_error"]) for r in rows if r["N"] == N and r["noise"] == noise

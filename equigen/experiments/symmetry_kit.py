@@ -77,7 +77,50 @@ class SymmetryKit(Experiment):
             "max_error_correct_float32": max(r["error_float32"] for r in correct),
             "min_error_broken_float64": min(r["error_float64"] for r in broken),
         })
-        result.figures.append(self._figure(rows, out_dir))
+        result.units.update({k: "dimensionless" for k in result.metrics if "error" in k})
+        self._claims(config, result, correct, broken)
+        result.add_figure(self._figure(rows, out_dir),
+                          "Relative equivariance error of every reference map (log scale; green: correct maps, red: "
+                          "their broken twins; dashed/dotted: the float64/float32 tolerances). Look for: every green "
+                          "bar left of its tolerance line and every red bar far to the right of it.")
+
+    @staticmethod
+    def _claims(config, result, correct, broken):
+        """Claims with verdicts from the measured rows (the kit's verdicts and the errors)."""
+        n_pass, n_caught = sum(not r["flagged"] for r in correct), sum(r["flagged"] for r in broken)
+        ok = n_pass == len(correct) and n_caught == len(broken)
+        missed = [r["map"] for r in broken if not r["flagged"]] + [r["map"] for r in correct if r["flagged"]]
+        if ok:
+            verdict, detail = "reproduced", (f"{n_caught} of {len(broken)} broken twins flagged "
+                                             f"({sum(bool(r['simple_counterexample']) for r in broken)} with a simple "
+                                             f"counterexample), {n_pass} of {len(correct)} correct maps pass")
+        elif config.max_examples < SymmetryKitConfig.full().max_examples:
+            verdict, detail = "not converged", (f"not converged at quick scale: misclassified {missed} with "
+                                                f"{config.max_examples} examples per search; the full preset searches "
+                                                f"{SymmetryKitConfig.full().max_examples}")
+        else:
+            verdict, detail = "not reproduced", f"misclassified: {missed}"
+        result.add_claim(
+            "The kit's property search passes every correct reference map and flags every subtly broken twin.",
+            "maps classified correctly (fraction)", n_pass / max(len(correct), 1),
+            {"broken twins flagged": n_caught / max(len(broken), 1)}, verdict, better="higher",
+            builtin_name="correct maps passing", detail=detail)
+        tol = default_rtol(torch.float64)
+        worst, least = max(r["error_float64"] for r in correct), min(r["error_float64"] for r in broken)
+        detail = f"tolerance {tol:g}; broken twins at least {least / tol:.2g} times above it"
+        if worst <= tol < least:
+            verdict = "reproduced"
+        elif worst <= tol and config.trials < SymmetryKitConfig.full().trials:  # more elements can only raise errors
+            verdict, detail = "not converged", (f"not converged at quick scale: a broken twin's error is {least:.2g} "
+                                                f"after {config.trials} random elements; the full preset draws "
+                                                f"{SymmetryKitConfig.full().trials}")
+        else:
+            verdict = "not reproduced"
+        result.add_claim(
+            f"In float64 the correct maps are equivariant to rounding (error <= {tol:g}) and every broken twin's "
+            "error is above that tolerance.",
+            "relative equivariance error, float64 (dimensionless)", worst, {"smallest of the broken twins": least},
+            verdict, better="lower", builtin_name="largest of the correct maps", detail=detail)
 
     @staticmethod
     def _figure(rows, out_dir):

@@ -26,6 +26,7 @@ import math
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_positive_int, check_tensor
 from equigen.data.particles import remove_com
 from equigen.generative.base import GenerativeModel, check_data, check_n, mlp
@@ -47,6 +48,7 @@ def _complete_graph(num_graphs: int, n: int, device) -> torch.Tensor:
     return torch.stack([src, dst])
 
 
+@configurable
 class EGNNDenoiser(nn.Module):
     """Noise prediction ``eps (B, N, n)`` from ``x_t (B, N, n)`` and steps ``t (B,)`` with an EGNN.
 
@@ -90,6 +92,7 @@ class EGNNDenoiser(nn.Module):
         return (lambda x: net(x[None], t)[0]), (pos,)
 
 
+@configurable
 class MLPDenoiser(nn.Module):
     """Unconstrained twin: an MLP on flattened coordinates and the step embedding -> ``eps``.
 
@@ -120,6 +123,7 @@ def mlp_denoiser(num_particles: int, dim: int, **kwargs) -> MLPDenoiser:
     return MLPDenoiser(num_particles, dim, **kwargs)
 
 
+@configurable
 class PointDiffusion(GenerativeModel):
     """Diffusion over configurations ``(N, n)`` in the zero-CoM subspace with a given denoiser.
 

@@ -37,6 +37,7 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_positive_float
 from equigen.generative.diffusion import timestep_embedding
 from equigen.groups import GridShifts
@@ -166,6 +167,7 @@ class _Block(torch.nn.Module):
         return torch.nn.functional.gelu(y)
 
 
+@configurable
 class FieldDenoiser(torch.nn.Module):
     """FNO-style conditional denoiser ``(x_t (B, C, *S), t (B,), cond (B, C_c, *S)) -> (B, C, *S)``.
 
@@ -275,6 +277,7 @@ class FieldDenoiser(torch.nn.Module):
                     torch.randn(2, 1, 9, 8, generator=generator, dtype=dtype))
 
 
+@configurable
 class SineFieldDenoiser(FieldDenoiser):
     """:class:`FieldDenoiser` with ``conv="sine"`` (Dirichlet node grid): output exactly 0 on the boundary.
 

@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_float, check_positive_float, check_positive_int
 from equigen.generative.base import GenerativeModel, check_data, check_input, check_n, mlp, randn
 
@@ -20,6 +21,7 @@ __all__ = ["GAN", "OBJECTIVES"]
 OBJECTIVES = ("wgan-gp", "ns-r1", "ns-sn")
 
 
+@configurable
 class GAN(GenerativeModel):
     """GAN with a configurable latent dimension and one of three stable objectives.
 

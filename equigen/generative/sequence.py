@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.generative.constraints import Constraint, check_compatible, parse_fixed
 
 __all__ = ["SequenceTransformer", "AutoregressiveTransformer", "MaskedTransformer", "SampleOutput"]
@@ -59,6 +60,7 @@ def _positive_int(name, v):
     return v
 
 
+@configurable
 class SequenceTransformer(nn.Module):
     """Shared trunk: token + learned position embeddings, ``depth`` pre-norm transformer blocks, a head.
 
@@ -124,6 +126,7 @@ class SequenceTransformer(nn.Module):
         return self.head.weight.device
 
 
+@configurable
 class AutoregressiveTransformer(SequenceTransformer):
     """Causal transformer: ``forward(seqs)[:, i]`` = logits of ``p(s_i | s_<i)``, shape ``(N, L, q)``."""
 
@@ -177,6 +180,7 @@ class AutoregressiveTransformer(SequenceTransformer):
         return SampleOutput(tokens[:, 1:], float(self.length), log_w)
 
 
+@configurable
 class MaskedTransformer(SequenceTransformer):
     """Bidirectional transformer: ``forward(tokens)`` -> ``(N, L, q)`` logits of each position given the visible ones.
 

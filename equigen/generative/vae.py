@@ -6,12 +6,14 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_float
 from equigen.generative.base import GenerativeModel, check_input, check_n, mlp, randn
 
 __all__ = ["VAE"]
 
 
+@configurable
 class VAE(GenerativeModel):
     """A VAE on vectors ``(N, data_dim)``: ``q(z|x) = N(m(x), diag s(x)^2)``, ``p(z) = N(0, I)``,
     ``p(x|z) = N(mu(z), sigma^2 I)``.

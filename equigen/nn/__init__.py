@@ -8,13 +8,18 @@
 * Spectral: :class:`SpectralConv`, the symbols of :mod:`equigen.nn.symbols` and
   :class:`FourierOperator` (a linear evolution operator fitted from snapshot pairs);
   :class:`~equigen.nn.sine.SineConv` for Dirichlet boxes.
-* Unconstrained baselines: :class:`FlatMLP`, :class:`RawMessagePassing` (graphs),
-  :mod:`equigen.nn.baselines` (fields).
+* Atoms: :class:`Potential` (species embedding, per-species reference energies, energy/force
+  normalisation, periodic triclinic cells, stress) around any of the graph backbones.
+* :class:`FNO`: a Fourier neural operator model (lifting, SpectralConv blocks, projection).
+* Unconstrained baselines: :class:`FlatMLP`, :class:`RawMessagePassing`, :class:`DistanceMLP`
+  (graphs), :mod:`equigen.nn.baselines` (fields).
 """
 
 from equigen.nn.egnn import EGNN, EGNNLayer
+from equigen.nn.fno import FNO
 from equigen.nn.fourier_operator import FourierOperator
-from equigen.nn.graph_baselines import FlatMLP, RawMessagePassing, count_parameters, width_for_params
+from equigen.nn.graph_baselines import DistanceMLP, FlatMLP, RawMessagePassing, count_parameters, width_for_params
+from equigen.nn.potential import Potential
 from equigen.nn.readout import EnergyModel, EnergyReadout, ForceField, VectorReadout, conservative_forces
 from equigen.nn.spectral import SpectralConv
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol
@@ -23,4 +28,5 @@ from equigen.nn.tensor_product import TensorProductConv, TensorProductNet
 __all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet", "EnergyReadout", "VectorReadout",
            "EnergyModel", "ForceField", "conservative_forces",
            "SpectralConv", "FourierOperator", "Symbol", "Free", "RealEven", "Conserving", "IsotropicPolynomial",
-           "FlatMLP", "RawMessagePassing", "count_parameters", "width_for_params"]
+           "FlatMLP", "RawMessagePassing", "DistanceMLP", "count_parameters", "width_for_params",
+           "Potential", "FNO"]

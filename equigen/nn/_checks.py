@@ -86,3 +86,26 @@ def scatter_sum(src: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tens
     """Sum rows of ``src`` into ``size`` bins given by ``index`` (``(E, ...) -> (size, ...)``)."""
     out = src.new_zeros((size,) + tuple(src.shape[1:]))
     return out.index_add_(0, index, src)
+
+
+def is_graph_data(obj) -> bool:
+    """Whether ``obj`` is a PyG ``Data``/``Batch`` (torch_geometric is a core dependency)."""
+    from torch_geometric.data import Data
+
+    return isinstance(obj, Data)
+
+
+def graph_inputs(data, pos=None, edge_index=None):
+    """``(x, pos, edge_index, extras)`` from a PyG ``Data``/``Batch``; ``extras`` holds the optional fields
+    ``batch``, ``shifts``, ``edge_attr``, ``vel`` and ``num_graphs`` present on it."""
+    if pos is not None or edge_index is not None:
+        raise ValueError("pass either a PyG Data/Batch or (h, pos, edge_index), not both")
+    missing = [k for k in ("x", "pos", "edge_index") if getattr(data, k, None) is None]
+    if missing:
+        raise ValueError(f"a Data/Batch input needs the fields x, pos and edge_index; missing {missing} (for atoms, "
+                         "set x to the species one-hot or use equigen.nn.Potential, which reads z)")
+    extras = {k: getattr(data, k) for k in ("batch", "shifts", "edge_attr", "vel")
+              if getattr(data, k, None) is not None}
+    if hasattr(data, "num_graphs"):
+        extras["num_graphs"] = int(data.num_graphs)
+    return data.x, data.pos, data.edge_index, extras

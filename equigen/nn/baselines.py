@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_non_negative_int, check_positive_float, check_tensor
 
 __all__ = ["DenseLinearMap", "MLPOperator"]
@@ -37,6 +38,7 @@ def _check_pairs(u0, u1, ndim):
         raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
 
 
+@configurable
 class DenseLinearMap(torch.nn.Module):
     """``u1 = A u0`` with a dense ``(N, N)`` matrix over the flattened grid (``N = prod(spatial)``).
 
@@ -52,16 +54,44 @@ class DenseLinearMap(torch.nn.Module):
         self.spatial = (spatial,) if isinstance(spatial, int) else tuple(spatial)
         n = math.prod(self.spatial)
         self.A = torch.nn.Parameter(torch.eye(n, dtype=dtype, device=device))
+        self.ridge_ = None  # the penalty :meth:`fit` used (None: minimum-norm)
 
     @classmethod
-    def fit(cls, u0: torch.Tensor, u1: torch.Tensor, *, ndim: int = 1) -> DenseLinearMap:
-        """Minimum-norm least squares ``A = argmin ||A U0 - U1||`` from pairs ``(pairs, *spatial)``."""
+    def fit(cls, u0: torch.Tensor, u1: torch.Tensor, *, ndim: int = 1, ridge=None) -> DenseLinearMap:
+        """Least squares ``A = argmin ||A U0 - U1||^2 + ridge ||A||^2`` from pairs ``(pairs, *spatial)``.
+
+        ``ridge=None``: the minimum-norm solution. A number: that penalty. ``"gcv"``: the penalty
+        chosen by generalised cross-validation over a log grid ``s_max^2 * 10^(-12..0)`` (``s_max``
+        the largest singular value of the stacked inputs); the chosen value is kept as ``ridge_``.
+        """
         _check_pairs(u0, u1, ndim)
+        if not (ridge is None or ridge == "gcv" or (isinstance(ridge, (int, float)) and not isinstance(ridge, bool)
+                                                    and math.isfinite(ridge) and ridge >= 0)):
+            raise ValueError(f"ridge={ridge!r} must be None, a finite number >= 0 or 'gcv'")
         spatial = tuple(u0.shape[1:])
         m = cls(spatial, dtype=u0.dtype, device=u0.device)
         X, Y = u0.reshape(len(u0), -1), u1.reshape(len(u1), -1)
         with torch.no_grad():
-            m.A.copy_((torch.linalg.pinv(X) @ Y).T)
+            if ridge is None:
+                m.A.copy_((torch.linalg.pinv(X) @ Y).T)
+                m.ridge_ = None
+                return m
+            U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+            UtY = U.T @ Y
+            if ridge == "gcv":
+                s2 = S * S
+                out = (Y * Y).sum() - (UtY * UtY).sum()  # part of Y outside the span of U (no penalty removes it)
+                best = None
+                for lam in (float(s2.max()) * 10.0 ** torch.linspace(-12, 0, 25, dtype=torch.float64)).tolist():
+                    shrink = s2 / (s2 + lam)
+                    resid = out + (((1 - shrink)[:, None] * UtY) ** 2).sum()
+                    dof = 1 - float(shrink.sum()) / len(X)
+                    score = float(resid) / (len(X) * dof * dof) if dof > 0 else math.inf
+                    if best is None or score < best[0]:
+                        best = (score, lam)
+                ridge = best[1]
+            m.A.copy_((Vh.T @ ((S / (S * S + ridge))[:, None] * UtY)).T)
+            m.ridge_ = float(ridge)
         return m
 
     def step(self, u: torch.Tensor, steps: int = 1) -> torch.Tensor:
@@ -77,6 +107,7 @@ class DenseLinearMap(torch.nn.Module):
         return self.step(u)
 
 
+@configurable
 class MLPOperator(torch.nn.Module):
     """``u1 = u0 + MLP(u0)`` over the flattened grid, one hidden layer (GELU); trained with Adam.
 

@@ -22,10 +22,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_finite
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, Permutations
-from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
+from equigen.nn._checks import (
+    check_edge_index,
+    check_nodes,
+    check_pos,
+    check_shifts,
+    graph_inputs,
+    is_graph_data,
+    scatter_sum,
+)
 from equigen.symmetry import Symmetry
 
 __all__ = ["EGNNLayer", "EGNN"]
@@ -48,23 +57,16 @@ def _positive_int(value, argument: str) -> int:
 
 def _unpack_data(h, pos, edge_index, shifts, edge_attr, vel):
     """Accept a PyG ``Data``/``Batch`` in place of ``h`` (fields x, pos, edge_index, shifts, edge_attr, vel)."""
-    try:
-        from torch_geometric.data import Data
-    except ImportError:  # pragma: no cover - torch_geometric is a core dependency
+    if not is_graph_data(h):
         return h, pos, edge_index, shifts, edge_attr, vel
-    if isinstance(h, Data):
-        data = h
-        if pos is not None or edge_index is not None:
-            raise ValueError("pass either a PyG Data/Batch or (h, pos, edge_index), not both")
-        h, pos, edge_index = data.x, data.pos, data.edge_index
-        shifts = shifts if shifts is not None else getattr(data, "shifts", None)
-        edge_attr = edge_attr if edge_attr is not None else getattr(data, "edge_attr", None)
-        vel = vel if vel is not None else getattr(data, "vel", None)
-        if h is None or pos is None or edge_index is None:
-            raise ValueError("a Data/Batch input needs the fields x, pos and edge_index")
+    h, pos, edge_index, extras = graph_inputs(h, pos, edge_index)
+    shifts = shifts if shifts is not None else extras.get("shifts")
+    edge_attr = edge_attr if edge_attr is not None else extras.get("edge_attr")
+    vel = vel if vel is not None else extras.get("vel")
     return h, pos, edge_index, shifts, edge_attr, vel
 
 
+@configurable
 class EGNNLayer(nn.Module):
     """One E(n)-equivariant message-passing layer.
 
@@ -166,6 +168,7 @@ class EGNNLayer(nn.Module):
         return layer, (h, pos, radius_graph(pos, 2.5))
 
 
+@configurable
 class EGNN(nn.Module):
     """A stack of :class:`EGNNLayer`: embedding, ``num_layers`` layers, linear read-out of ``h``.
 

@@ -35,6 +35,7 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.core.validation import check_non_negative_int, check_positive_float
 from equigen.groups import GridReflections, GridShifts
 from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field, normalize_lengths
@@ -63,6 +64,7 @@ def _take(t, idx, ndim):
     return t
 
 
+@configurable
 class FourierOperator(torch.nn.Module):
     """Linear translation-invariant evolution ``(..., *spatial) -> (..., *spatial)`` over a step ``dt``.
 

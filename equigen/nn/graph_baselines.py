@@ -5,8 +5,11 @@
 * :class:`RawMessagePassing`: message passing whose messages see raw coordinates
   ``(h_i, h_j, x_i, x_j)`` and whose position update is a raw vector. Permutation
   equivariant (it is a graph network), but neither rotation nor translation equivariant.
+* :class:`DistanceMLP`: an energy from an MLP on the sorted list of a graph's edge lengths.
+  Invariant by its input (distances, sorted), but with no locality, no per-atom
+  decomposition and no species: the "hand-made invariant features" twin.
 
-Both take ``(h, pos, edge_index)`` and return ``(h_out, pos_out)``, so they drop into
+Both take ``(h, pos, edge_index)`` (or a PyG ``Data``/``Batch``) and return ``(h_out, pos_out)``, so they drop into
 :class:`~equigen.nn.EnergyModel` / :class:`~equigen.nn.ForceField` in place of EGNN.
 :func:`width_for_params` picks the hidden width that matches a parameter budget.
 """
@@ -18,12 +21,22 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from equigen.groups import Permutations
-from equigen.nn._checks import check_batch, check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
+from equigen._configurable import configurable
+from equigen.groups import E3, Permutations
+from equigen.nn._checks import (
+    check_batch,
+    check_edge_index,
+    check_nodes,
+    check_pos,
+    check_shifts,
+    graph_inputs,
+    is_graph_data,
+    scatter_sum,
+)
 from equigen.nn.egnn import _mlp, _positive_int
 from equigen.symmetry import Symmetry
 
-__all__ = ["FlatMLP", "RawMessagePassing", "width_for_params", "count_parameters"]
+__all__ = ["FlatMLP", "RawMessagePassing", "DistanceMLP", "width_for_params", "count_parameters"]
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -49,6 +62,7 @@ def width_for_params(make: Callable[[int], nn.Module], target: int, *, lo: int =
     return min((a, b), key=lambda w: abs(count_parameters(make(w)) - target))
 
 
+@configurable
 class FlatMLP(nn.Module):
     """MLP on flattened graphs: ``[pos, h]`` of each graph (``num_nodes`` nodes) -> ``[delta pos, h_out]``.
 
@@ -77,7 +91,10 @@ class FlatMLP(nn.Module):
                  + [num_nodes * (dim + out_features)])
         self.mlp = _mlp(sizes, act, dtype=dtype, device=device)
 
-    def forward(self, h, pos, edge_index=None, *, batch=None, shifts=None):
+    def forward(self, h, pos=None, edge_index=None, *, batch=None, shifts=None):
+        if is_graph_data(h):
+            h, pos, edge_index, extras = graph_inputs(h, pos, edge_index)
+            batch = batch if batch is not None else extras.get("batch")
         pos = check_pos(pos, self.dim, like=self)
         n = pos.shape[0]
         h = check_nodes(h, n, self.in_features, "h", like=self)
@@ -94,6 +111,7 @@ class FlatMLP(nn.Module):
         return out[:, self.dim:], pos + out[:, : self.dim]
 
 
+@configurable
 class RawMessagePassing(nn.Module):
     """Message passing on raw coordinates, the same size and interface as :class:`~equigen.nn.EGNN`.
 
@@ -124,7 +142,10 @@ class RawMessagePassing(nn.Module):
         self.phi_x = nn.ModuleList([_mlp([hidden, hidden, dim], act, **kw) for _ in range(num_layers)])
         self.out = nn.Linear(hidden, out_features, **kw)
 
-    def forward(self, h, pos, edge_index, *, shifts=None):
+    def forward(self, h, pos=None, edge_index=None, *, shifts=None):
+        if is_graph_data(h):
+            h, pos, edge_index, extras = graph_inputs(h, pos, edge_index)
+            shifts = shifts if shifts is not None else extras.get("shifts")
         pos = check_pos(pos, self.dim, like=self)
         n = pos.shape[0]
         h = check_nodes(h, n, self.in_features, "h", like=self)
@@ -151,3 +172,77 @@ class RawMessagePassing(nn.Module):
                 p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * 0.3)
         pos = torch.randn(6, 3, generator=generator, dtype=dtype)
         return net, (torch.randn(6, 2, generator=generator, dtype=dtype), pos, radius_graph(pos, 2.5))
+
+
+@configurable
+class DistanceMLP(nn.Module):
+    """Energy of each graph from an MLP on its ``num_distances`` shortest edge lengths, sorted.
+
+    ``forward(pos, edge_index, batch=None, *, shifts=None, num_graphs=None) -> (B,)``.
+    The lengths ``|pos[j] + shift - pos[i]|`` of every (directed) edge of a graph are sorted
+    ascending, cut or padded with ``cutoff`` to ``num_distances`` entries and fed to an MLP.
+    Padding with the cutoff keeps the energy continuous when an edge leaves the cutoff;
+    sorting makes it piecewise smooth (forces jump where two distances cross).
+    ``pos`` may also be a PyG ``Data``/``Batch`` (fields ``pos``, ``edge_index``, ``batch``, ``shifts``).
+
+    Symmetry: E(3) x permutations (invariant energy), by its input features -- but nothing
+    else of an interatomic potential is built in (no sum over atoms, no species).
+
+    Example: ``DistanceMLP(24, 64, cutoff=4.0)(pos, radius_graph(pos, 4.0))`` -> ``(1,)``.
+    """
+
+    symmetry = Symmetry(lambda: E3() * Permutations(), ("positions", "edge_index", "batch"), None,
+                        note="invariant by its sorted-distance input; no locality or species")
+
+    def __init__(self, num_distances: int, hidden_features: int = 64, num_layers: int = 3, *, cutoff: float,
+                 act=nn.SiLU, dtype=None, device=None):
+        super().__init__()
+        from equigen.geometry import _check_cutoff
+
+        self.num_distances = _positive_int(num_distances, "num_distances")
+        hidden = _positive_int(hidden_features, "hidden_features")
+        num_layers = _positive_int(num_layers, "num_layers")
+        _check_cutoff(cutoff)
+        self.cutoff = float(cutoff)
+        self.mlp = _mlp([self.num_distances] + [hidden] * num_layers + [1], act, dtype=dtype, device=device)
+
+    def forward(self, pos, edge_index=None, batch=None, *, shifts=None, num_graphs: int | None = None):
+        from equigen.geometry import edge_vectors, safe_norm
+        from equigen.nn.readout import num_graphs_of
+
+        if is_graph_data(pos):
+            data = pos
+            pos, edge_index = data.pos, data.edge_index
+            batch = batch if batch is not None else getattr(data, "batch", None)
+            shifts = shifts if shifts is not None else getattr(data, "shifts", None)
+            num_graphs = num_graphs if num_graphs is not None else getattr(data, "num_graphs", None)
+        pos = check_pos(pos)
+        n = pos.shape[0]
+        edge_index = check_edge_index(edge_index, n)
+        shifts = check_shifts(shifts, edge_index.shape[1], pos.shape[1], pos)
+        batch = check_batch(batch, n)
+        b = num_graphs_of(batch, n, num_graphs)
+        r = safe_norm(edge_vectors(pos, edge_index, shifts))
+        graph = (batch[edge_index[1]] if batch is not None
+                 else torch.zeros(r.shape[0], dtype=torch.long, device=pos.device))
+        order = torch.argsort(r.detach(), stable=True)
+        order = order[torch.argsort(graph[order], stable=True)]  # by graph, then by length
+        g_sorted = graph[order]
+        first = torch.searchsorted(g_sorted, g_sorted, side="left")
+        rank = torch.arange(order.numel(), device=pos.device) - first
+        keep = rank < self.num_distances
+        feats = torch.full((b, self.num_distances), self.cutoff, dtype=pos.dtype, device=pos.device)
+        feats = feats.index_put((g_sorted[keep], rank[keep]), r[order][keep])
+        return self.mlp(feats / self.cutoff).squeeze(-1)
+
+    @classmethod
+    def symmetry_example(cls, *, dtype, generator):
+        from equigen.geometry import radius_graph
+
+        net = cls(10, 16, 2, cutoff=2.5, dtype=dtype)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * 0.5)
+        pos = torch.randn(7, 3, generator=generator, dtype=dtype)
+        batch = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+        return net, (pos, radius_graph(pos, 2.5, batch=batch), batch)

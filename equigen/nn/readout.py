@@ -15,8 +15,9 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.groups import E3, Permutations
-from equigen.nn._checks import check_batch, check_nodes, check_pos, scatter_sum
+from equigen.nn._checks import check_batch, check_nodes, check_pos, graph_inputs, is_graph_data, scatter_sum
 from equigen.symmetry import Symmetry
 
 __all__ = ["EnergyReadout", "VectorReadout", "conservative_forces", "EnergyModel", "ForceField", "num_graphs_of"]
@@ -35,6 +36,7 @@ def num_graphs_of(batch: torch.Tensor | None, num_nodes: int, num_graphs: int | 
     return int(batch.max()) + 1
 
 
+@configurable
 class EnergyReadout(nn.Module):
     """Per-graph scalar ``E_g = sum_{i in g} MLP(h_i)``: ``h (N, F)``, ``batch (N,)`` -> ``(B,)``.
 
@@ -73,6 +75,7 @@ class EnergyReadout(nn.Module):
         return readout, (h, torch.tensor([0, 0, 0, 1, 1, 2, 2]))
 
 
+@configurable
 class VectorReadout(nn.Module):
     """Equivariant vectors per node from Irreps features: ``(N, irreps_in.dim) -> (N, num_vectors, 3)``.
 
@@ -131,10 +134,12 @@ def conservative_forces(energy: torch.Tensor, pos: torch.Tensor, *, create_graph
     return torch.zeros_like(pos) if grad is None else -grad
 
 
+@configurable
 class EnergyModel(nn.Module):
     """Backbone + :class:`EnergyReadout`: ``forward(h, pos, edge_index, batch=None, *, shifts, num_graphs) -> (B,)``.
 
-    ``backbone(h, pos, edge_index, **kw)`` returns node features ``(N, F)`` or a tuple whose
+    ``h`` may be a PyG ``Data``/``Batch`` (fields ``x``, ``pos``, ``edge_index``, optional ``batch``,
+    ``shifts``). ``backbone(h, pos, edge_index, **kw)`` returns node features ``(N, F)`` or a tuple whose
     first entry they are (EGNN returns ``(h, pos)``). Only backbones with invariant scalar
     node features give invariant energies; with a TensorProductNet use an all-``0e`` irreps_out.
 
@@ -151,7 +156,8 @@ class EnergyModel(nn.Module):
         self.readout = EnergyReadout(out_features, hidden_features, dtype=dtype, device=device)
         self.symmetry = _model_symmetry(backbone)
 
-    def forward(self, h, pos, edge_index, batch=None, *, shifts=None, num_graphs: int | None = None):
+    def forward(self, h, pos=None, edge_index=None, batch=None, *, shifts=None, num_graphs: int | None = None):
+        h, pos, edge_index, batch, shifts, num_graphs = _unpack(h, pos, edge_index, batch, shifts, num_graphs)
         kw = {"shifts": shifts} if shifts is not None else {}
         if getattr(self.backbone, "needs_batch", False):
             kw["batch"] = batch
@@ -172,9 +178,11 @@ class EnergyModel(nn.Module):
         return model, (h, pos, radius_graph(pos, 3.0, batch=batch), batch)
 
 
+@configurable
 class ForceField(nn.Module):
     """Energy and conservative forces: ``forward(h, pos, edge_index, batch=None, ...) -> (E (B,), F (N, n))``.
 
+    ``h`` may be a PyG ``Data``/``Batch`` as for :class:`EnergyModel`.
     ``F = -dE/dpos`` (:func:`conservative_forces`); with grad mode on the graph is kept so a
     force loss can be back-propagated; under ``torch.no_grad()`` both outputs come detached.
     Symmetry: E invariant, F equivariant under the energy model's group
@@ -195,7 +203,8 @@ class ForceField(nn.Module):
         inner = getattr(energy_model, "symmetry", None)
         self.symmetry = None if inner is None else Symmetry(inner.group, inner.in_kinds, ("scalars", "vectors"))
 
-    def forward(self, h, pos, edge_index, batch=None, *, shifts=None, num_graphs: int | None = None):
+    def forward(self, h, pos=None, edge_index=None, batch=None, *, shifts=None, num_graphs: int | None = None):
+        h, pos, edge_index, batch, shifts, num_graphs = _unpack(h, pos, edge_index, batch, shifts, num_graphs)
         pos = check_pos(pos)
         keep_graph = torch.is_grad_enabled()  # under no_grad: forces only, no graph kept
         with torch.enable_grad():
@@ -211,6 +220,17 @@ class ForceField(nn.Module):
     def symmetry_example(cls, *, dtype, generator):
         model, inputs = EnergyModel.symmetry_example(dtype=dtype, generator=generator)
         return cls(model), inputs
+
+
+def _unpack(h, pos, edge_index, batch, shifts, num_graphs):
+    """A PyG ``Data``/``Batch`` in place of ``h``: its x, pos, edge_index, batch, shifts and graph count."""
+    if not is_graph_data(h):
+        return h, pos, edge_index, batch, shifts, num_graphs
+    if batch is not None:
+        raise ValueError("batch given together with a Data/Batch input: the Batch carries its own batch vector")
+    h, pos, edge_index, extras = graph_inputs(h, pos, edge_index)
+    return (h, pos, edge_index, extras.get("batch"), shifts if shifts is not None else extras.get("shifts"),
+            num_graphs if num_graphs is not None else extras.get("num_graphs"))
 
 
 def _model_symmetry(backbone):

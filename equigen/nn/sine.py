@@ -33,6 +33,7 @@ import math
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.groups import Element, GridPart, Group
 from equigen.nn.symbols import normalize_modes
 from equigen.symmetry import Symmetry
@@ -151,6 +152,7 @@ def check_node_field(x, *, ndim: int, channels: int | None, modes, argument: str
                              f"(needs >= {m + 2} nodes); use a finer grid or modes <= {max(n - 2, 0)}")
 
 
+@configurable
 class SineConv(torch.nn.Module):
     """Dirichlet spectral convolution in the sine basis ``(B, in, *nodes) -> (B, out, *nodes)``.
 

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.core.validation import InputTypeError, check_dtype_like, check_finite
 from equigen.groups import GridShifts
 from equigen.nn.symbols import Free, RealEven, Symbol, centred_frequencies, normalize_modes
@@ -367,6 +368,7 @@ def apply_symbol(x, re, im, modes, *, hermitian: bool = True, transform: str = "
     return torch.fft.irfftn(Y, s=sizes, dim=dims)
 
 
+@configurable
 class SpectralConv(torch.nn.Module):
     """Periodic spectral convolution ``(B, in, *spatial) -> (B, out, *spatial)`` with a symbol.
 

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.groups import GridReflections, GridShifts
 from equigen.symmetry import Symmetry
 
@@ -136,6 +137,7 @@ def _init_table(shape, scale, generator, dtype, device):
     return view
 
 
+@configurable
 class Free(Symbol):
     """Any complex symbol per retained mode (the FNO spectral weights).
 
@@ -174,6 +176,7 @@ class Free(Symbol):
                               dtype=dtype, generator=generator)
 
 
+@configurable
 class RealEven(Symbol):
     """A real symbol that depends only on ``|n_1|, ..., |n_d|``: reflection-symmetric, self-adjoint.
 
@@ -216,6 +219,7 @@ class RealEven(Symbol):
                               dtype=dtype, generator=generator)
 
 
+@configurable
 class Conserving(Symbol):
     """Wraps a symbol and forces ``L(0) = 0``: the output has zero spatial sum (mass is conserved).
 
@@ -256,6 +260,7 @@ class Conserving(Symbol):
                               dtype=dtype, generator=generator)
 
 
+@configurable
 class IsotropicPolynomial(Symbol):
     """``L(k) = -(c_1 |k|^2 + c_2 |k|^4 + ... + c_p |k|^{2p})`` with ``k = 2 pi n / length``.
 

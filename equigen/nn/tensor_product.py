@@ -28,9 +28,18 @@ from e3nn import nn as enn
 from e3nn import o3
 from torch import nn
 
+from equigen._configurable import configurable
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, SE3, Permutations
-from equigen.nn._checks import check_edge_index, check_nodes, check_pos, check_shifts, scatter_sum
+from equigen.nn._checks import (
+    check_edge_index,
+    check_nodes,
+    check_pos,
+    check_shifts,
+    graph_inputs,
+    is_graph_data,
+    scatter_sum,
+)
 from equigen.symmetry import Symmetry
 
 __all__ = ["TensorProductConv", "TensorProductNet", "spherical_harmonics_safe", "default_dtype"]
@@ -88,6 +97,7 @@ def _gate_for(irreps_out: o3.Irreps):
     return gate, order
 
 
+@configurable
 class TensorProductConv(nn.Module):
     """One tensor-product convolution: arbitrary Irreps in and out.
 
@@ -186,8 +196,11 @@ class TensorProductConv(nn.Module):
         self.symmetry = Symmetry(lambda: group() * Permutations(), (self.irreps_in, "positions", "edge_index"),
                                  (self.irreps_out,))
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor, *,
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, edge_index: torch.Tensor | None = None, *,
                 shifts: torch.Tensor | None = None, _checked: bool = False) -> torch.Tensor:
+        if is_graph_data(x):
+            x, pos, edge_index, extras = graph_inputs(x, pos, edge_index)
+            shifts = shifts if shifts is not None else extras.get("shifts")
         pos = check_pos(pos, 3, like=self, finite=not _checked)  # _checked: TensorProductNet checked the input
         n_nodes = pos.shape[0]
         x = check_nodes(x, n_nodes, self._dim_in, "x", like=self, finite=not _checked)
@@ -218,10 +231,12 @@ class TensorProductConv(nn.Module):
         return conv, (x, pos, radius_graph(pos, 3.0))
 
 
+@configurable
 class TensorProductNet(nn.Module):
     """A stack of :class:`TensorProductConv`: ``irreps_in -> irreps_hidden (x num_layers-1) -> irreps_out``.
 
-    ``forward(x, pos, edge_index, *, shifts=None) -> (N, irreps_out.dim)``. Other keyword
+    ``forward(x, pos, edge_index, *, shifts=None) -> (N, irreps_out.dim)``; ``x`` may be a PyG
+    ``Data``/``Batch`` (fields ``x``, ``pos``, ``edge_index``, optional ``shifts``). Other keyword
     arguments (cutoff, num_radial, chiral, ...) are passed to every layer; the last layer is
     linear (no gate) unless ``gate_last=True``.
 
@@ -253,7 +268,10 @@ class TensorProductNet(nn.Module):
         self.symmetry = Symmetry(self.layers[0].symmetry.group, (self.irreps_in, "positions", "edge_index"),
                                  (self.irreps_out,))
 
-    def forward(self, x, pos, edge_index, *, shifts=None):
+    def forward(self, x, pos=None, edge_index=None, *, shifts=None):
+        if is_graph_data(x):
+            x, pos, edge_index, extras = graph_inputs(x, pos, edge_index)
+            shifts = shifts if shifts is not None else extras.get("shifts")
         check_pos(pos, 3, like=self)
         check_nodes(x, pos.shape[0], self.layers[0]._dim_in, "x", like=self)
         for layer in self.layers:

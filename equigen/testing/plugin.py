@@ -4,7 +4,8 @@ Profiles: ``equigen-ci`` (derandomized, 40 examples, no deadline, no example dat
 runs are reproducible) and ``equigen-thorough`` (random, 1000 examples). The profile named by
 the environment variable ``EQUIGEN_HYPOTHESIS_PROFILE``, else by the ini option
 ``equigen_hypothesis_profile``, is loaded; hypothesis's own ``--hypothesis-profile`` wins.
-Without hypothesis installed the plugin does nothing.
+Without hypothesis installed the plugin does nothing. Outside pytest, equigen's searches use
+:func:`active_settings` (``equigen-ci`` unless another profile was loaded).
 """
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ def register_profiles() -> bool:
     settings.register_profile("equigen-thorough", max_examples=1000, deadline=None,
                               suppress_health_check=quiet, print_blob=True)
     return True
+
+
+def active_settings():
+    """The hypothesis settings equigen's searches run under: the profile named by
+    ``EQUIGEN_HYPOTHESIS_PROFILE`` if set; else the loaded profile, except hypothesis's own
+    "default" (a plain script or ``equigen check``), which is replaced by ``equigen-ci``."""
+    from hypothesis import settings
+
+    register_profiles()
+    name = os.environ.get(ENV_VAR)
+    if name:
+        return settings.get_profile(name)
+    current = (settings.get_current_profile_name() if hasattr(settings, "get_current_profile_name")
+               else getattr(settings, "_current_profile", "default"))
+    return settings.get_profile("equigen-ci") if current == "default" else settings.default
 
 
 def pytest_addoption(parser):

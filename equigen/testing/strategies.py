@@ -130,6 +130,8 @@ def _permutations(group: Permutations) -> st.SearchStrategy:
         st.just(PermutationPart("identity")),
         st.sampled_from(["swap", "reverse", "roll"]).map(PermutationPart),
         st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("random", seed=s)),
+        st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("interleave", seed=s)),
+        st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("edges", seed=s)),
     )
     return rules.map(Element)
 
@@ -194,7 +196,7 @@ def is_simple(element: Element) -> bool:
             if part.scale not in (1.0, 2.0, 0.5):
                 return False
         elif isinstance(part, PermutationPart):
-            if any(rule in ("random", "explicit") for rule, *_ in part.steps):
+            if any(rule in ("random", "explicit", "interleave", "edges") for rule, *_ in part.steps):
                 return False
         elif isinstance(part, GridPart):
             if any(abs(t) > 1 for t in part.shifts):
@@ -207,8 +209,15 @@ def is_simple(element: Element) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+_SALTS = {"points": 0, "features": 0x5EED_F00D, "fields": 0x0F1E_1D5, "irreps": 0x1223_5813}
+
+
+def _generator(seed: int, stream: str = "points") -> torch.Generator:
+    """A generator for one kind of drawn tensor: the same drawn seed gives unrelated numbers
+    for positions, node features, fields and irreps features (no accidental correlation)."""
+    if stream == "points":
+        return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed((int(seed) * 0x9E37_79B9 + _SALTS[stream]) % (2**63 - 1))
 
 
 def _layout(layout: str, n: int, dim: int, gen: torch.Generator) -> torch.Tensor:
@@ -295,7 +304,7 @@ def graphs(draw, *, min_points=1, max_points=32, dim=3, dtype=st.sampled_from(DT
     out = (pos, edge_index) + ((batch,) if batch is not None else ())
     f = _draw_int(draw, num_features)
     if f > 0:
-        gen = _generator(draw(st.integers(0, 2**32 - 1)))
+        gen = _generator(draw(st.integers(0, 2**32 - 1)), "features")
         out = (torch.randn(pos.shape[0], f, generator=gen, dtype=torch.float64).to(pos.dtype),) + out
     return out
 
@@ -312,7 +321,7 @@ def fields(draw, *, ndim=st.integers(1, 3), channels=1, batch=1, min_size=1, max
     hi = max_size if max_size is not None else {1: 33, 2: 16}.get(nd, 9)
     sizes = [draw(st.integers(_draw_int(draw, min_size), _draw_int(draw, hi))) for _ in range(nd)]
     b, c = _draw_int(draw, batch), _draw_int(draw, channels)
-    gen = _generator(draw(st.integers(0, 2**32 - 1)))
+    gen = _generator(draw(st.integers(0, 2**32 - 1)), "fields")
     x = torch.randn(b, c, *sizes, generator=gen, dtype=torch.float64)
     if _draw_value(draw, smooth):
         spectrum = torch.fft.fftn(x, dim=tuple(range(2, 2 + nd)))
@@ -330,5 +339,5 @@ def irreps_features(draw, irreps, *, min_nodes=1, max_nodes=16, dtype=st.sampled
     """Node features ``(N, irreps.dim)`` for an e3nn ``Irreps`` (object or string)."""
     ir = o3.Irreps(draw(_strategy(irreps)))
     n = draw(st.integers(_draw_int(draw, min_nodes), _draw_int(draw, max_nodes)))
-    gen = _generator(draw(st.integers(0, 2**32 - 1)))
+    gen = _generator(draw(st.integers(0, 2**32 - 1)), "irreps")
     return torch.randn(n, ir.dim, generator=gen, dtype=torch.float64).to(draw(_strategy(dtype)))

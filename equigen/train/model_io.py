@@ -8,7 +8,11 @@ name found in the file outside those).
 
 The constructor arguments come from (first that applies) ``save_model(..., config=...)``, the
 model's ``get_config()`` method, or the arguments recorded by the :func:`configurable` class
-decorator. They must be JSON values; ``torch.dtype`` and ``torch.device`` are also accepted.
+decorator. They must be JSON values; ``torch.dtype``, ``torch.device`` and small tensors are also accepted, and
+so are sub-modules that record their own arguments (stored as their class name plus config, e.g.
+the backbone of an :class:`~equigen.nn.EnergyModel`) and classes from ``torch.nn`` or equigen
+(e.g. ``act=torch.nn.SiLU``), stored by name and resolved on load only inside those packages.
+A ``torch.Generator`` (initialisation only: the saved weights replace what it drew) is stored as None.
 
 Example::
 
@@ -24,48 +28,20 @@ Example::
 
 from __future__ import annotations
 
-import functools
 import importlib
-import inspect
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
+from equigen._configurable import configurable
 from equigen.train.checkpoint import CheckpointError, atomic_save, load_checkpoint, load_state_dict_checked
 
 __all__ = ["save_model", "load_model", "configurable", "model_config"]
 
 MODEL_FORMAT = "equigen-model"
 MODEL_FORMAT_VERSION = 1
-
-
-def configurable(cls):
-    """Class decorator: record the constructor arguments in ``instance._equigen_config`` (for :func:`save_model`)."""
-    init = cls.__init__
-    signature = inspect.signature(init)
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        config = {}
-        for name, value in list(bound.arguments.items())[1:]:
-            kind = signature.parameters[name].kind
-            if kind is inspect.Parameter.VAR_KEYWORD:
-                config.update(value)
-            elif kind is inspect.Parameter.VAR_POSITIONAL:
-                if value:
-                    raise TypeError(f"@configurable {cls.__name__}: *{name} arguments cannot be recorded by name")
-            else:
-                config[name] = value
-        init(self, *args, **kwargs)
-        if type(self) is cls or not hasattr(self, "_equigen_config"):
-            self._equigen_config = config
-
-    cls.__init__ = __init__
-    return cls
 
 
 def model_config(model: torch.nn.Module) -> dict:
@@ -88,6 +64,30 @@ def _encode(value, where: str):
         return {"__torch_dtype__": str(value).removeprefix("torch.")}
     if isinstance(value, torch.device):
         return {"__torch_device__": str(value)}
+    if isinstance(value, torch.Generator):
+        return None
+    if isinstance(value, torch.Tensor):
+        if value.numel() > 4096:
+            raise ValueError(f"config entry {where} is a tensor of {value.numel()} entries; store large tensors as "
+                             "buffers (they travel with the state_dict), not as constructor arguments")
+        return {"__tensor__": value.detach().cpu().tolist(), "dtype": str(value.dtype).removeprefix("torch.")}
+    if isinstance(value, type):
+        name = f"{value.__module__}:{value.__qualname__}"
+        if not _trusted_module(value.__module__):
+            raise ValueError(f"config entry {where} = {value!r}: only classes from torch.nn or equigen can be stored "
+                             "by name")
+        return {"__class__": name}
+    if isinstance(value, torch.nn.Module):
+        try:
+            inner = model_config(value)
+        except ValueError as exc:
+            raise ValueError(f"config entry {where} is a {type(value).__name__} module that does not record its "
+                             "constructor arguments: decorate its class with @equigen.train.configurable") from exc
+        cls = type(value)
+        return {"__module__": f"{cls.__module__}:{cls.__qualname__}",
+                "config": {k: _encode(v, f"{where}.{k}") for k, v in inner.items()}}
+    if type(value).__name__ == "Irreps" and type(value).__module__.startswith("e3nn"):
+        return str(value)
     if isinstance(value, (list, tuple)):
         return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -99,10 +99,21 @@ def _encode(value, where: str):
                      "the object)")
 
 
-def _decode(value):
+def _trusted_module(module: str) -> bool:
+    return module.split(".")[0] == "equigen" or module == "torch.nn" or module.startswith("torch.nn.")
+
+
+def _decode(value, classes: Iterable[type] = ()):
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, classes) for v in value]
     if isinstance(value, dict):
+        if set(value) == {"__tensor__", "dtype"}:
+            return torch.tensor(value["__tensor__"], dtype=_decode({"__torch_dtype__": value["dtype"]}))
+        if set(value) == {"__class__"}:
+            return _resolve_class(value["__class__"], classes, "model config", modules_only=False)
+        if set(value) == {"__module__", "config"}:
+            cls = _resolve_class(value["__module__"], classes, "model config")
+            return cls(**{k: _decode(v, classes) for k, v in value["config"].items()})
         if set(value) == {"__torch_dtype__"}:
             dtype = getattr(torch, value["__torch_dtype__"], None)
             if not isinstance(dtype, torch.dtype):
@@ -110,12 +121,16 @@ def _decode(value):
             return dtype
         if set(value) == {"__torch_device__"}:
             return torch.device(value["__torch_device__"])
-        return {k: _decode(v) for k, v in value.items()}
+        return {k: _decode(v, classes) for k, v in value.items()}
     return value
 
 
 def save_model(model: torch.nn.Module, path, *, config: dict | None = None) -> Path:
-    """Write ``model``'s class, constructor arguments, equigen version and weights to ``path`` (atomically)."""
+    """Write ``model``'s class, constructor arguments, equigen version and weights to ``path`` (atomically).
+
+    The floating dtype of the weights is recorded too, so a model cast with ``.to(dtype)`` after
+    construction loads back in that dtype.
+    """
     from equigen import __version__
 
     if config is None:
@@ -125,7 +140,9 @@ def save_model(model: torch.nn.Module, path, *, config: dict | None = None) -> P
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save model to {str(path)!r}: directory {str(path.parent)!r} does not exist")
-    payload = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "equigen_version": __version__,
+    floats = {v.dtype for v in model.state_dict().values() if v.is_floating_point()}
+    payload = {"float_dtype": str(floats.pop()).removeprefix("torch.") if len(floats) == 1 else None,
+               "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "equigen_version": __version__,
                "torch_version": str(torch.__version__), "class": f"{cls.__module__}:{cls.__qualname__}",
                "config_json": json.dumps(encoded, sort_keys=True),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
@@ -144,45 +161,36 @@ def load_model(path, *, classes: Iterable[type] = (), map_location="cpu", **over
         raise CheckpointError(f"{str(path)!r} is not an equigen model file (written by save_model); a training "
                               "checkpoint holds the weights under its 'model' entry")
     name = payload["class"]
+    classes = tuple(classes)
     cls = _resolve_class(name, classes, path)
-    config = {k: _decode(v) for k, v in json.loads(payload["config_json"]).items()}
+    config = {k: _decode(v, classes) for k, v in json.loads(payload["config_json"]).items()}
     config.update(overrides)
     try:
         model = cls(**config)
     except TypeError as exc:
         raise CheckpointError(f"{str(path)!r}: could not build {name} from its saved config {config}: {exc}") from exc
-    state = payload["state_dict"]
-    model = _match_saved_dtype(model, state, explicit="dtype" in overrides, path=path)
-    load_state_dict_checked(model, state, source=f"model file {str(path)!r}")
+    saved = payload.get("float_dtype")
+    if saved and "dtype" not in overrides:  # a model moved with .to(dtype) after construction keeps that dtype
+        dtype = _decode({"__torch_dtype__": saved})
+        if any(v.is_floating_point() and v.dtype != dtype for v in model.state_dict().values()):
+            model = model.to(dtype)
+    load_state_dict_checked(model, payload["state_dict"], source=f"model file {str(path)!r}")
     return model
 
 
-def _floating_dtypes(tensors) -> set:
-    return {t.dtype for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()}
-
-
-def _match_saved_dtype(model: torch.nn.Module, state: dict, *, explicit: bool, path) -> torch.nn.Module:
-    """Keep the saved floating dtype: a model rebuilt in another dtype (its config did not record one) is cast
-    back to the single dtype of the saved weights; mixed dtypes that differ raise instead of a silent cast."""
-    saved, built = _floating_dtypes(state.values()), _floating_dtypes(model.state_dict().values())
-    if explicit or not saved or saved == built:
-        return model
-    if len(saved) == 1:
-        return model.to(next(iter(saved)))
-    raise CheckpointError(f"{str(path)!r} holds weights in {sorted(map(str, saved))} but the rebuilt model has "
-                          f"{sorted(map(str, built))}; pass load_model(path, dtype=...) to choose one")
-
-
-def _resolve_class(name: str, classes: Iterable[type], path) -> type:
+def _resolve_class(name: str, classes: Iterable[type], path, *, modules_only: bool = True) -> type:
     for cls in classes:
         if f"{cls.__module__}:{cls.__qualname__}" == name:
             return cls
     module_name, _, qualname = name.partition(":")
-    if module_name == "equigen" or module_name.startswith("equigen."):
-        obj = importlib.import_module(module_name)
+    if _trusted_module(module_name) and (modules_only is False or module_name.split(".")[0] == "equigen"):
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError:
+            obj = None
         for part in qualname.split("."):
             obj = getattr(obj, part, None)
-        if isinstance(obj, type) and issubclass(obj, torch.nn.Module):
+        if isinstance(obj, type) and (issubclass(obj, torch.nn.Module) or not modules_only):
             return obj
         raise CheckpointError(f"{str(path)!r} names class {name!r}, which this equigen version does not have")
     raise ValueError(f"{str(path)!r} holds a {name!r} model, which is not part of equigen; pass the class "

@@ -256,17 +256,24 @@ class Trainer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, data, *, steps: int, batch_size: int | None = None, shuffle: bool = True,
-            collate_fn: Callable | None = None, resume=True) -> dict:
-        """Train until ``self.step == steps``; returns ``{"step", "skipped_steps", "loss", "eval"}``.
+            collate_fn: Callable | None = None, resume=True, time_limit_s: float | None = None) -> dict:
+        """Train until ``self.step == steps``; returns ``{"step", "skipped_steps", "loss", "eval", "stopped_by"}``.
 
         ``data``: a tensor / tuple / dict of tensors or a dataset (with ``batch_size``, the global
         batch, split over processes; epochs reshuffled from ``seed``), a function
         ``sample(generator) -> batch``, or a :class:`~equigen.train.data.Batches` object.
         ``resume``: ``True`` continues from the newest checkpoint in ``out_dir`` if there is one,
         ``False`` starts fresh, a path resumes from that checkpoint file.
+        ``time_limit_s``: also stop once this many wall-clock seconds of this call have passed
+        (checked after each step; the schedule still spans ``steps``, so pick ``steps`` as the most
+        the budget could allow). ``stopped_by`` is ``"steps"`` or ``"time_limit"``; a run stopped by the
+        limit ends with an eval and a checkpoint like a finished one.
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
+                                         or not time_limit_s > 0 or time_limit_s == float("inf")):
+            raise ValueError(f"time_limit_s must be a positive finite number of seconds or None, got {time_limit_s!r}")
         self._data = as_batches(data, batch_size, shuffle=shuffle, seed=self.seed, collate_fn=collate_fn,
                                 rank=self.rank, world_size=self.world_size)
         if self.total_steps is None or self.total_steps != steps:
@@ -299,31 +306,36 @@ class Trainer:
         acc_n = 0
         last = {}
         t0 = time.perf_counter()
+        stopped_by = "steps"
         try:
             while self.step < steps:
                 batch = _to_device(self._data.next_batch(), self.device)
                 metrics = self._train_step(module, batch)
                 self.step += 1
                 bar.update(1)
+                out_of_time = time_limit_s is not None and self._agree(time.perf_counter() - t0 >= time_limit_s)
+                final = self.step == steps or out_of_time
                 if metrics is not None:
                     for k, v in metrics.items():
                         acc[k] = acc.get(k, 0.0) + v
                     acc_n += 1
-                if self.step % self.log_every == 0 or self.step == steps:
+                if self.step % self.log_every == 0 or final:
                     last = self._log(acc, acc_n, time.perf_counter() - t0)
                     bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4g}", refresh=False)
                     acc, acc_n = {}, 0
-                if self.eval_fn is not None and ((self.eval_every and self.step % self.eval_every == 0)
-                                                 or self.step == steps):
+                if self.eval_fn is not None and ((self.eval_every and self.step % self.eval_every == 0) or final):
                     self._evaluate()
                 if self.out_dir is not None and ((self.checkpoint_every and self.step % self.checkpoint_every == 0)
-                                                 or self.step == steps):
+                                                 or final):
                     self.save_checkpoint()
+                if out_of_time and self.step < steps:
+                    stopped_by = "time_limit"
+                    break
         finally:
             bar.close()
         D.barrier()
         return {"step": self.step, "skipped_steps": self.skipped_steps, "loss": last.get("loss"),
-                "eval": dict(self.last_eval)}
+                "eval": dict(self.last_eval), "stopped_by": stopped_by}
 
     # ------------------------------------------------------------------ one step
     def _compute(self, model, batch):
@@ -388,6 +400,14 @@ class Trainer:
         if grad_norm is not None:
             metrics["grad_norm"] = grad_norm.detach()
         return {k: float(v) for k, v in metrics.items()}
+
+    def _agree(self, flag: bool) -> bool:
+        """``flag`` made the same on every process (True if any process says True)."""
+        if self.world_size == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t[0])
 
     def _handle_nonfinite(self, loss: torch.Tensor, loss_bad: bool) -> None:
         first = None

@@ -31,17 +31,26 @@ def test_tiny_run_separates_the_three_models(tmp_path):
                          iterations=30, hidden=16, batch_size=64)
     result = get("nbody-conservation").run(config, seed=0, out_dir=tmp_path)
     rows = {r["model"]: r for r in result.tables["drift over rollout (max over time and test systems)"]}
-    assert set(rows) == {"truth (yoshida4)", "truth (leapfrog, same step)", "linear", "hnn", "pair"}
+    assert {"truth (yoshida4)", "truth (leapfrog, same step)", "linear", "hnn", "hnn + 1/r", "pair (r only)",
+            "pair"} <= set(rows)
     # the pair potential conserves both momenta to float64 rounding, whatever it learned in 30 iterations
     assert rows["pair"]["max_angular_momentum"] < 1e-12
     assert rows["pair"]["max_linear_momentum"] < 1e-12
     # the unconstrained models do not
     assert rows["hnn"]["max_angular_momentum"] > 1e-8
+    assert rows["hnn + 1/r"]["max_angular_momentum"] > 1e-8
+    assert rows["pair (r only)"]["max_angular_momentum"] < 1e-12
     assert rows["linear"]["max_angular_momentum"] > 1e-8
     assert rows["truth (yoshida4)"]["max_position_error"] == 0.0
     for name in ("linear", "hnn", "pair"):
         assert f"{name}_max_energy_drift" in result.metrics
         assert not math.isnan(result.metrics[f"{name}_max_angular_momentum_drift"])
     training = {r["model"]: r for r in result.tables["training"]}
-    assert abs(training["hnn"]["parameters"] - training["pair"]["parameters"]) < 0.2 * training["pair"]["parameters"]
+    for twin in ("hnn", "hnn + 1/r", "pair (r only)"):
+        assert abs(training[twin]["parameters"] - training["pair"]["parameters"]) < 0.2 * training["pair"]["parameters"]
+    assert all(t["stopped_by"] == "steps" and t["iterations"] == 30 for t in training.values()
+               if "equal wall-clock" not in t["model"])
+    claims = {c.metric: c for c in result.claims}
+    assert claims["max relative angular-momentum drift"].verdict == "reproduced"
+    assert all(c.verdict in ("reproduced", "not reproduced", "not converged") for c in result.claims)
     assert all(Path(f).exists() for f in result.figures)

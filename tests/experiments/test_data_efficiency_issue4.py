@@ -3,7 +3,7 @@
 import torch
 
 from equigen.experiments import get, names
-from equigen.experiments.data_efficiency import MODELS, DataEfficiencyConfig, build_models
+from equigen.experiments.data_efficiency import MODELS, DataEfficiencyConfig, _complete_edges, build_models
 from equigen.groups import E3, SO3, Permutations
 from equigen.nn import count_parameters
 from equigen.testing import EquivarianceError, assert_equivariant
@@ -29,7 +29,7 @@ def test_models_equal_size_and_declared_symmetry():
     kinds = ("nodes", "positions", "edge_index", "batch")
     assert_equivariant(models["equivariant"], args, E3() * Permutations(), kinds, ("scalars", "vectors"))
     try:
-        assert_equivariant(models["unconstrained"], args, SO3(), kinds, ("scalars", "vectors"))
+        assert_equivariant(models["MLP"], args, SO3(), kinds, ("scalars", "vectors"))
         raise AssertionError("the unconstrained twin should not be rotation invariant")
     except EquivarianceError:
         pass
@@ -40,8 +40,27 @@ def test_tiny_run_end_to_end(tmp_path):
                                learning_rates=(1e-3,), hidden=12, num_layers=1,
                                burn_in_sweeps=40)
     result = get("data-efficiency").run(cfg, seed=0, out_dir=tmp_path)
-    rows = result.tables["test error"]
+    rows = result.tables["test error (equal steps)"]
     assert {(r["model"], r["train_size"]) for r in rows} == {(m, s) for m in MODELS for s in (8, 24)}
     assert all(r["test_energy_mae"] > 0 and r["test_force_rmse"] > 0 for r in rows)
     assert result.metrics["parameter_ratio_max_min"] < 1.2
     assert (tmp_path / "data-efficiency.png").exists()
+    assert result.tables["test error (equal wall-clock)"] and len(result.claims) == 6
+    assert all(c.verdict in ("reproduced", "not reproduced", "not converged") for c in result.claims)
+
+
+def test_distance_mlp_invariant_and_standardised():
+    from equigen.nn import ForceField
+    from equigen.nn.invariant_baselines import ClusterDistanceMLP
+
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.randn(2, 13, 3, generator=gen, dtype=torch.float64)
+    for basis in ("distance", "bessel"):
+        m = ClusterDistanceMLP(13, 16, 2, basis=basis, dtype=torch.float64).fit_standardization(pos)
+        f = m.features(pos)
+        expected = (f - f.mean(0)) / f.std(0).clamp(min=1e-6)
+        assert torch.allclose((f - m.feature_mean) / m.feature_std, expected)
+        args = (torch.ones(13, 1, dtype=torch.float64), pos[0], _complete_edges(1, 13),
+                torch.zeros(13, dtype=torch.long))
+        assert_equivariant(ForceField(m), args, E3() * Permutations(), ("nodes", "positions", "edge_index",
+                                                                        "batch"), ("scalars", "vectors"))

@@ -1,0 +1,351 @@
+"""Train and compare models on the user's own files (``equigen train`` / ``equigen compare``).
+
+Atoms (any ASE-readable file with energies and forces) train a :class:`~equigen.nn.Potential`
+with the backbone named by ``--model``; fields (``.npz`` with ``x``, ``y`` of shape
+``(B, C, *spatial)``) train an :class:`~equigen.nn.FNO`. Both go through the one
+:class:`~equigen.train.Trainer` (progress bar, checkpoints every ``checkpoint_every`` steps, exact
+resume from ``--out``), and the trained model is written with :func:`~equigen.train.save_model`.
+
+A config file (YAML ``.yaml``/``.yml`` or TOML ``.toml``) has two sections: ``model`` (constructor
+arguments of the model, e.g. ``cutoff``, ``hidden``) and ``train`` (the keys of
+:data:`TRAIN_DEFAULTS`). Unknown keys are errors.
+
+``compare`` trains the equivariant model and its unconstrained twins on the same split with the
+same budget (steps, batch size, learning rate, seed; twins' widths chosen to match the
+parameter count) and reports test energy/force errors as an experiment :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from equigen.experiments.base import Result, versions
+
+__all__ = ["TRAIN_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
+           "TWINS"]
+
+TRAIN_DEFAULTS = {
+    "steps": 1000, "batch_size": 8, "lr": 3e-3, "schedule": "cosine", "warmup_steps": 0, "weight_decay": 0.0,
+    "clip_grad_norm": 10.0, "energy_weight": 1.0, "force_weight": 10.0, "test_fraction": 0.2, "seed": 0,
+    "checkpoint_every": 200, "log_every": 10, "dtype": "float64", "augment": None, "threads": None,
+}
+ATOM_MODELS = ("egnn", "tp", "flat-mlp", "raw-mp", "distance-mlp")
+FIELD_MODELS = ("fno",)
+TWINS = ("flat-mlp", "distance-mlp")  # default twins of compare (raw-mp can be added with --models)
+AUGMENTED = ("flat-mlp", "raw-mp")  # trained with random rotations unless train.augment says otherwise
+
+
+def load_config(path) -> dict:
+    """``{"model": {...}, "train": {...}}`` from a YAML or TOML file, with :data:`TRAIN_DEFAULTS` filled in."""
+    if path is None:
+        raw = {}
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                raw = yaml.safe_load(text) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from exc
+        elif path.suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            try:
+                raw = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"config {str(path)!r} is not valid TOML: {exc}") from exc
+        else:
+            raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
+    if not isinstance(raw, dict):
+        raise ValueError(f"the config must be a mapping with sections 'model' and 'train', got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"model", "train"})
+    if unknown:
+        raise ValueError(f"unknown config sections {unknown}; allowed: 'model' (model arguments), 'train' "
+                         f"({', '.join(TRAIN_DEFAULTS)})")
+    train_cfg = dict(raw.get("train") or {})
+    bad = sorted(set(train_cfg) - set(TRAIN_DEFAULTS))
+    if bad:
+        raise ValueError(f"unknown train config keys {bad}; allowed: {', '.join(TRAIN_DEFAULTS)}")
+    model_cfg = dict(raw.get("model") or {})
+    return {"model": model_cfg, "train": {**TRAIN_DEFAULTS, **train_cfg}}
+
+
+def _dtype(name) -> torch.dtype:
+    dtype = getattr(torch, str(name), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"train.dtype={name!r} must be a floating dtype name such as 'float64' or 'float32'")
+    return dtype
+
+
+def _check_model_keys(cls, model_cfg: dict, reserved: tuple) -> None:
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *reserved)]
+    bad = sorted(set(model_cfg) - set(allowed))
+    if bad:
+        raise ValueError(f"unknown model config keys {bad} for {cls.__name__}; allowed: {', '.join(allowed)}")
+
+
+def is_field_file(path) -> bool:
+    return Path(path).suffix == ".npz"
+
+
+# ---------------------------------------------------------------------------------------- atoms
+
+
+def potential_loss(model, batch, *, energy_weight=1.0, force_weight=10.0, augment=False, generator=None):
+    """Normalised energy-per-atom and force MSE of a :class:`~equigen.nn.Potential` on a ``Batch``.
+
+    Errors are divided by the model's ``energy_scale``, so the weights compare like with like.
+    ``augment``: rotate every structure (positions, forces and cell) by a fresh Haar-random
+    rotation first (for twins without rotation symmetry).
+    """
+    from equigen.groups import haar_orthogonal
+
+    if augment:
+        rot = haar_orthogonal(3, proper=True, size=(batch.num_graphs,), generator=generator,
+                              dtype=batch.pos.dtype).to(batch.pos.device)
+        batch = batch.clone()
+        r_atoms = rot[batch.batch]
+        batch.pos = torch.einsum("nij,nj->ni", r_atoms, batch.pos)
+        batch.forces = torch.einsum("nij,nj->ni", r_atoms, batch.forces)
+        if getattr(batch, "cell", None) is not None:
+            batch.cell = torch.einsum("bkj,bij->bki", batch.cell.reshape(-1, 3, 3), rot)
+    out = model(batch)
+    scale = model.energy_scale
+    natoms = torch.bincount(batch.batch, minlength=batch.num_graphs).to(out["energy"])
+    e_loss = (((out["energy"] - batch.energy) / natoms / scale) ** 2).mean()
+    f_loss = (((out["forces"] - batch.forces) / scale) ** 2).mean()
+    return {"loss": energy_weight * e_loss + force_weight * f_loss, "energy_mse": e_loss.detach(),
+            "force_mse": f_loss.detach()}
+
+
+def evaluate_potential(model, structures, *, batch_size: int = 16) -> dict:
+    """Energy MAE per atom, force MAE and RMSE (per component) of ``model`` on ``structures``."""
+    from torch_geometric.data import Batch
+
+    e_err, f_abs, f_sq, n_f, n_atoms = [], 0.0, 0.0, 0, 0
+    model.eval()
+    for i in range(0, len(structures), batch_size):
+        batch = Batch.from_data_list(structures[i:i + batch_size])
+        with torch.no_grad():
+            out = model(batch)
+        natoms = torch.bincount(batch.batch, minlength=batch.num_graphs).to(out["energy"])
+        e_err.append(((out["energy"] - batch.energy) / natoms).abs())
+        diff = out["forces"] - batch.forces
+        f_abs += float(diff.abs().sum())
+        f_sq += float((diff**2).sum())
+        n_f += diff.numel()
+        n_atoms += int(natoms.sum())
+    model.train()
+    return {"energy_mae_per_atom": float(torch.cat(e_err).mean()), "force_mae": f_abs / n_f,
+            "force_rmse": math.sqrt(f_sq / n_f)}
+
+
+def _split(n: int, test_fraction: float, seed: int):
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"train.test_fraction={test_fraction!r} must be in [0, 1)")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_test = int(round(test_fraction * n))
+    if n - n_test < 1:
+        raise ValueError(f"only {n} structures: nothing left to train on with test_fraction={test_fraction}")
+    return sorted(perm[n_test:]), sorted(perm[:n_test])
+
+
+def _build_potential(backbone, structures, model_cfg, dtype):
+    from equigen.nn import Potential
+
+    _check_model_keys(Potential, model_cfg, ("species", "backbone", "dtype", "device"))
+    species = sorted({int(z) for d in structures for z in d.z.tolist()})
+    sizes = {int(d.z.numel()) for d in structures}
+    cfg = dict(model_cfg)
+    if backbone in ("flat-mlp", "distance-mlp") and "num_atoms" not in cfg:
+        if backbone == "flat-mlp" and len(sizes) != 1:
+            raise ValueError(f"--model flat-mlp needs structures of one size, got sizes {sorted(sizes)}")
+        cfg["num_atoms"] = max(sizes)
+    return Potential(species, backbone=backbone, dtype=dtype, **cfg)
+
+
+def _matched(backbone, structures, model_cfg, dtype, target):
+    """A twin whose hidden width gives the parameter count closest to ``target``."""
+    from equigen.nn import count_parameters, width_for_params
+
+    def make(w):
+        return _build_potential(backbone, structures, {**model_cfg, "hidden": w}, dtype)
+
+    hidden = width_for_params(make, target, lo=2, hi=1024)
+    model = make(hidden)
+    return model, count_parameters(model)
+
+
+def _fit_potential(model, train_set, cfg, out_dir, *, augment, progress, eval_set=None):
+    from torch_geometric.data import Batch
+
+    from equigen.train import Trainer
+
+    model.fit_normalization(Batch.from_data_list(train_set))
+    loss = functools.partial(potential_loss, energy_weight=cfg["energy_weight"], force_weight=cfg["force_weight"],
+                             augment=augment)
+    batch_size = min(int(cfg["batch_size"]), len(train_set))
+    eval_fn = (lambda m: evaluate_potential(m, eval_set)) if eval_set else None
+    trainer = Trainer(model, loss, lr=cfg["lr"], weight_decay=cfg["weight_decay"], schedule=cfg["schedule"],
+                      warmup_steps=cfg["warmup_steps"], clip_grad_norm=cfg["clip_grad_norm"], out_dir=out_dir,
+                      checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"], eval_fn=eval_fn,
+                      seed=cfg["seed"], progress=progress, distributed=False)
+    t0 = time.perf_counter()
+    summary = trainer.fit(train_set, steps=int(cfg["steps"]), batch_size=batch_size,
+                          collate_fn=Batch.from_data_list)
+    summary["train_s"] = time.perf_counter() - t0
+    return trainer, summary
+
+
+# ---------------------------------------------------------------------------------------- fields
+
+
+def _fno_loss(model, batch):
+    x, y = batch
+    return torch.nn.functional.mse_loss(model(x), y)
+
+
+def _train_fno(path, config, out_dir, progress):
+    from equigen.io import read_fields
+    from equigen.nn import FNO
+    from equigen.train import Trainer
+
+    cfg = config["train"]
+    x, y = read_fields(path, dtype=_dtype(cfg["dtype"]))
+    _check_model_keys(FNO, config["model"], ("in_channels", "out_channels", "dtype", "device", "generator"))
+    model_cfg = {"ndim": x.dim() - 2, **config["model"]}
+    model = FNO.from_config(model_cfg, in_channels=x.shape[1], out_channels=y.shape[1], dtype=x.dtype)
+    train_idx, test_idx = _split(x.shape[0], cfg["test_fraction"], cfg["seed"])
+    trainer = Trainer(model, _fno_loss, lr=cfg["lr"], weight_decay=cfg["weight_decay"], schedule=cfg["schedule"],
+                      warmup_steps=cfg["warmup_steps"], clip_grad_norm=cfg["clip_grad_norm"], out_dir=out_dir,
+                      checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"], seed=cfg["seed"],
+                      progress=progress, distributed=False)
+    t0 = time.perf_counter()
+    summary = trainer.fit((x[train_idx], y[train_idx]), steps=int(cfg["steps"]),
+                          batch_size=min(int(cfg["batch_size"]), len(train_idx)))
+    summary["train_s"] = time.perf_counter() - t0
+    if test_idx:
+        with torch.no_grad():
+            pred = model(x[test_idx])
+            err = (pred - y[test_idx]).norm() / y[test_idx].norm()
+        summary["test"] = {"relative_l2": float(err), "num_test": len(test_idx)}
+    return model, summary
+
+
+# ---------------------------------------------------------------------------------------- commands
+
+
+def _check_model_name(name):
+    if name not in ATOM_MODELS + FIELD_MODELS:
+        raise ValueError(f"--model {name!r} is not known; atoms: {', '.join(ATOM_MODELS)}; fields (.npz): fno")
+
+
+def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> dict:
+    """Train ``model`` on the file ``data``; writes ``out_dir/model.pt`` and ``out_dir/summary.json``."""
+    from equigen.train import save_model
+
+    _check_model_name(model)
+    cfg = load_config(config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threads = cfg["train"]["threads"]
+    if threads:
+        torch.set_num_threads(int(threads))
+    if is_field_file(data):
+        if model != "fno":
+            raise ValueError(f"{str(data)!r} holds fields (.npz): use --model fno, not {model!r}")
+        trained, summary = _train_fno(data, cfg, out_dir, progress)
+    else:
+        if model == "fno":
+            raise ValueError(f"--model fno trains on fields from an .npz file (x, y arrays); {str(data)!r} is not one")
+        from equigen.io import read_structures
+
+        structures = read_structures(data, dtype=_dtype(cfg["train"]["dtype"]))
+        train_idx, test_idx = _split(len(structures), cfg["train"]["test_fraction"], cfg["train"]["seed"])
+        train_set = [structures[i] for i in train_idx]
+        test_set = [structures[i] for i in test_idx]
+        trained = _build_potential(model, structures, cfg["model"], _dtype(cfg["train"]["dtype"]))
+        augment = cfg["train"]["augment"] if cfg["train"]["augment"] is not None else model in AUGMENTED
+        _, summary = _fit_potential(trained, train_set, cfg["train"], out_dir, augment=augment, progress=progress)
+        if test_set:
+            summary["test"] = {**evaluate_potential(trained, test_set), "num_test": len(test_set)}
+    from equigen.nn import count_parameters
+
+    summary.update({"model": model, "data": str(data), "parameters": count_parameters(trained),
+                    "config": cfg})
+    save_model(trained, out_dir / "model.pt")
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def compare(data, *, models=None, config=None, out_dir, progress: bool = False) -> Result:
+    """Train the equivariant model and its twins on ``data`` with one budget; returns a :class:`Result`.
+
+    ``models``: backbones to compare, the first being the physics-built-in reference
+    (default ``("egnn", *TWINS)``). Each model trains in ``out_dir/<name>/`` (checkpoints there make
+    a rerun resume). Parameter counts of the twins are matched to the first model's.
+    """
+    from equigen.io import read_structures
+    from equigen.nn import count_parameters
+
+    models = tuple(models) if models else ("egnn", *TWINS)
+    for m in models:
+        _check_model_name(m)
+        if m in FIELD_MODELS:
+            raise ValueError("compare runs on atoms (force fields); for fields train --model fno")
+    if len(models) < 2:
+        raise ValueError(f"--models {list(models)}: give the reference model and at least one twin")
+    cfg = load_config(config)
+    tcfg = cfg["train"]
+    if tcfg["threads"]:
+        torch.set_num_threads(int(tcfg["threads"]))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    dtype = _dtype(tcfg["dtype"])
+    structures = read_structures(data, dtype=dtype)
+    train_idx, test_idx = _split(len(structures), tcfg["test_fraction"] or 0.2, tcfg["seed"])
+    if not test_idx:
+        raise ValueError("compare needs a test set: train.test_fraction must leave at least one structure")
+    train_set, test_set = [structures[i] for i in train_idx], [structures[i] for i in test_idx]
+    rows, reference = [], None
+    for name in models:
+        torch.manual_seed(tcfg["seed"])
+        if reference is None:
+            model = _build_potential(name, structures, cfg["model"], dtype)
+            params = count_parameters(model)
+            reference = params
+        else:
+            model, params = _matched(name, structures, cfg["model"], dtype, reference)
+        augment = tcfg["augment"] if tcfg["augment"] is not None else name in AUGMENTED
+        _, summary = _fit_potential(model, train_set, tcfg, out_dir / name, augment=augment, progress=progress)
+        metrics = evaluate_potential(model, test_set)
+        rows.append({"model": name, "equivariant": model.equivariant, "augmented": bool(augment),
+                     "parameters": params, "steps": summary["step"], "train_s": summary["train_s"], **metrics})
+    ref = rows[0]
+    claims = [{"claim": f"{ref['model']} force MAE < {r['model']} force MAE", "measured":
+               f"{ref['force_mae']:.4g} vs {r['force_mae']:.4g}",
+               "verdict": "supported" if ref["force_mae"] < r["force_mae"] else "not supported"} for r in rows[1:]]
+    result = Result("compare", {"data": str(data), "models": list(models), **cfg}, int(tcfg["seed"]),
+                    versions=versions())
+    result.metrics = {f"{r['model']}_force_mae": r["force_mae"] for r in rows}
+    result.metrics.update({"num_train": len(train_set), "num_test": len(test_set)})
+    result.tables = {"claims": claims, "models (test set)": rows}
+    result.notes = [f"equal budget: {tcfg['steps']} steps of batch {min(int(tcfg['batch_size']), len(train_set))}, "
+                    f"lr {tcfg['lr']} ({tcfg['schedule']}), seed {tcfg['seed']}; twins' widths matched to "
+                    f"{reference} parameters; units as in the data file (force MAE per component)."]
+    result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}
+    return result

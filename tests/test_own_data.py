@@ -1,0 +1,109 @@
+"""Own data end to end: EMT Cu structures -> extxyz -> equigen train / compare -> ASE calculator and MD."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from equigen.cli import main
+
+pytest.importorskip("ase")
+import ase.io  # noqa: E402
+import ase.units  # noqa: E402
+from ase.build import bulk  # noqa: E402
+from ase.calculators.emt import EMT  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cu_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cu") / "cu.extxyz"
+    frames = []
+    for k in range(24):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 1, 1)
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        atoms.get_potential_energy(), atoms.get_forces()
+        frames.append(atoms)
+    ase.io.write(path, frames)
+    return path
+
+
+def _cfg(tmp_path, steps=10):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"model:\n  cutoff: 4.0\n  hidden: 8\n  num_layers: 2\n  num_radial: 4\n"
+                   f"train:\n  steps: {steps}\n  batch_size: 4\n  checkpoint_every: 5\n")
+    return cfg
+
+
+def test_train_reload_md_and_resume(cu_file, tmp_path):
+    from ase.md.verlet import VelocityVerlet
+
+    from equigen.io import EquigenCalculator, read_structures
+    from equigen.train import load_model
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(cu_file), "--model", "egnn", "--config", str(_cfg(tmp_path)),
+                 "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 10 and summary["test"]["force_mae"] > 0
+    model = load_model(out / "model.pt")
+    assert model.e0.dtype == torch.float64 and float(model.energy_scale) > 0
+    data = read_structures(cu_file)[0]
+    atoms = ase.io.read(cu_file, index=0)
+    atoms.calc = EquigenCalculator(model)
+    with torch.no_grad():
+        ref = model(data)
+    assert abs(atoms.get_potential_energy() - float(ref["energy"])) < 1e-9
+    np.testing.assert_allclose(atoms.get_forces(), ref["forces"].numpy(), atol=1e-10)
+    assert atoms.get_stress().shape == (6,)
+    energies = []
+    dyn = VelocityVerlet(atoms, timestep=1.0 * ase.units.fs)
+    dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)
+    dyn.run(20)
+    assert np.all(np.isfinite(energies))
+    # resume: a longer run continues from the step-10 checkpoint
+    assert main(["train", "--data", str(cu_file), "--model", "egnn", "--config", str(_cfg(tmp_path, 15)),
+                 "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "summary.json").read_text())["step"] == 15
+
+
+def test_compare_writes_claims(cu_file, tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(cu_file), "--config", str(_cfg(tmp_path)), "--out", str(out),
+                 "--no-progress"]) == 0
+    payload = json.loads((out / "results.json").read_text())
+    rows = payload["experiments"][0]["tables"]["models (test set)"]
+    assert [r["model"] for r in rows] == ["egnn", "flat-mlp", "distance-mlp"]
+    assert all(r["steps"] == 10 for r in rows)
+    assert (out / "report.md").exists()
+
+
+def test_bad_input(cu_file, tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none.xyz"), "--model", "egnn", "--out", str(tmp_path)]) == 2
+    assert main(["train", "--data", str(cu_file), "--model", "nope", "--out", str(tmp_path)]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  stepz: 3\n")
+    assert main(["train", "--data", str(cu_file), "--model", "egnn", "--config", str(bad), "--out",
+                 str(tmp_path)]) == 2
+    noforces = tmp_path / "nf.extxyz"
+    atoms = bulk("Cu", "fcc", a=3.6)
+    atoms.info["energy"] = 1.0
+    ase.io.write(noforces, atoms)
+    assert main(["train", "--data", str(noforces), "--model", "egnn", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "not known" in err and "stepz" in err and "no forces" in err
+
+
+def test_fno_on_npz(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 1, 16, 16, generator=g)
+    np.savez(tmp_path / "f.npz", x=x.numpy(), y=torch.roll(x, 1, dims=-1).numpy())
+    cfg = tmp_path / "f.toml"
+    cfg.write_text("[model]\nwidth = 8\nmodes = 4\nnum_layers = 2\n[train]\nsteps = 5\nbatch_size = 4\n"
+                   "dtype = \"float32\"\n")
+    assert main(["train", "--data", str(tmp_path / "f.npz"), "--model", "fno", "--config", str(cfg), "--out",
+                 str(tmp_path / "fno"), "--no-progress"]) == 0
+    from equigen.train import load_model
+
+    assert type(load_model(tmp_path / "fno" / "model.pt")).__name__ == "FNO"
