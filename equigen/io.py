@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from equigen.core.validation import check_finite, check_float_dtype
+
 __all__ = ["read_structures", "read_fields", "atoms_to_data", "EquigenCalculator"]  # noqa: F822 (built lazily)
 
 
@@ -42,6 +44,7 @@ def atoms_to_data(atoms, *, dtype=torch.float64, energy=None, forces=None):
     """One ``ase.Atoms`` -> PyG ``Data`` (``z``, ``pos``, ``cell``, ``pbc``, and ``energy``/``forces`` if given)."""
     from torch_geometric.data import Data
 
+    check_float_dtype(dtype, "dtype")
     data = Data(z=torch.as_tensor(atoms.numbers, dtype=torch.long),
                 pos=torch.as_tensor(np.asarray(atoms.positions), dtype=dtype),
                 cell=torch.as_tensor(np.asarray(atoms.cell[:]), dtype=dtype).reshape(1, 3, 3),
@@ -50,6 +53,9 @@ def atoms_to_data(atoms, *, dtype=torch.float64, energy=None, forces=None):
         data.energy = torch.tensor([float(energy)], dtype=dtype)
     if forces is not None:
         data.forces = torch.as_tensor(np.asarray(forces), dtype=dtype).reshape(-1, 3)
+    for name in ("pos", "cell", "energy", "forces"):
+        if name in data:
+            check_finite(data[name], name, fix="fix or drop this structure in the data file")
     return data
 
 
@@ -67,6 +73,7 @@ def read_structures(path, *, index=":", format: str | None = None, dtype=torch.f
     _ase()
     import ase.io
 
+    check_float_dtype(dtype, "dtype")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
@@ -85,7 +92,10 @@ def read_structures(path, *, index=":", format: str | None = None, dtype=torch.f
         if energy is None:
             raise ValueError(f"structure {k} of {str(path)!r} has no energy; store it (extxyz: energy=... in the "
                              "comment line) or name its key with energy_key=")
-        out.append(atoms_to_data(atoms, dtype=dtype, energy=energy, forces=forces))
+        try:
+            out.append(atoms_to_data(atoms, dtype=dtype, energy=energy, forces=forces))
+        except ValueError as exc:
+            raise ValueError(f"structure {k} of {str(path)!r}: {exc}") from None
     return out
 
 
@@ -116,7 +126,8 @@ def _property(atoms, name, key, k, path, required=True):
 
 
 def read_fields(path, *, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` from an ``.npz`` file with arrays ``x`` and ``y`` of shape ``(B, C, *spatial)``."""
+    """``(x, y)`` from an ``.npz`` file with arrays ``x`` and ``y`` of shape ``(B, C, *spatial)`` (finite)."""
+    check_float_dtype(dtype, "dtype")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
@@ -132,6 +143,8 @@ def read_fields(path, *, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tenso
     if x.dim() < 3 or y.dim() != x.dim() or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
         raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must both be (B, C, *spatial) with the same B "
                          "and grid")
+    for name, t in (("x", x), ("y", y)):
+        check_finite(t, f"{str(path)!r}: {name}", fix="fix or drop those samples in the data file")
     return x, y
 
 

@@ -23,12 +23,17 @@ __all__ = [
     "InputTypeError", "is_compiling", "describe", "check_tensor", "check_finite", "check_int", "check_positive_int",
     "check_non_negative_int", "check_float", "check_positive_float", "check_non_negative_float",
     "check_probability", "check_choice", "check_same_dtype", "check_dtype_like", "module_dtype",
-    "check_device_available",
+    "check_device_available", "DeviceUnavailableError", "check_fields", "check_float_dtype",
 ]
 
 
 class InputTypeError(TypeError, ValueError):
     """A wrong kind of input (type or dtype): a ``TypeError`` that ``except ValueError`` also catches."""
+
+
+class DeviceUnavailableError(ValueError, RuntimeError):
+    """A device torch knows but cannot use here (CUDA on a CPU build): a ``ValueError`` that is also a
+    ``RuntimeError``."""
 
 
 def is_compiling() -> bool:
@@ -186,6 +191,16 @@ def check_choice(value, name: str, choices: Iterable):
     return value
 
 
+def check_float_dtype(dtype, name: str = "dtype", *, allow_none: bool = False):
+    """A floating ``torch.dtype`` (``torch.float64``, ``torch.float32``, ...); returns it."""
+    if dtype is None and allow_none:
+        return None
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InputTypeError(f"{name} must be a floating torch dtype such as torch.float64 or torch.float32, got "
+                             f"{describe(dtype)}")
+    return dtype
+
+
 def module_dtype(module) -> torch.dtype | None:
     """The dtype of a module's first floating parameter (or buffer); a tensor's own dtype; else ``None``."""
     if isinstance(module, torch.Tensor):
@@ -221,8 +236,11 @@ def check_same_dtype(**tensors: torch.Tensor) -> torch.dtype | None:
     return next(iter(seen.values()), None)
 
 
-def check_device_available(device, name: str = "device") -> torch.device:
-    """Parse ``device`` (``str``, ``torch.device`` or ``None`` for the CPU) and check torch can use it."""
+def check_device_available(device, name: str = "device", *, available: bool = True) -> torch.device:
+    """Parse ``device`` (``str``, ``torch.device`` or ``None`` for the CPU) and check torch can use it.
+
+    ``available=False`` only parses (a device name torch knows), for callers that fall back to the CPU.
+    """
     if device is None:
         return torch.device("cpu")
     if isinstance(device, (bool, float)) or not isinstance(device, (str, int, torch.device)):
@@ -232,13 +250,51 @@ def check_device_available(device, name: str = "device") -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"{name}={device!r} is not a device torch knows ({exc}); use 'cpu' or 'cuda'") from None
+    if not available:
+        return dev
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            build = "this torch build has no CUDA support" if torch.version.cuda is None else "torch sees no GPU"
-            raise ValueError(f"{name}={device!r} asks for CUDA but {build}; use device='cpu' or install a "
-                             "CUDA build of torch on a machine with a GPU")
+            build = "this torch build has no CUDA support" if torch.version.cuda is None else "no GPU is visible"
+            raise DeviceUnavailableError(f"{name}={describe(device)} asks for CUDA but torch sees no CUDA device "
+                                         f"({build}); use device='cpu' or install a CUDA build of torch on a "
+                                         "machine with a GPU")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"{name}={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+            raise DeviceUnavailableError(f"{name}={describe(device)}: only {torch.cuda.device_count()} CUDA "
+                                         "device(s) are visible; use a lower index")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"{name}={device!r} asks for Apple MPS, which is not available here; use device='cpu'")
+        raise DeviceUnavailableError(f"{name}={describe(device)} asks for Apple MPS, which is not available here; "
+                                     "use device='cpu'")
     return dev
+
+
+def check_fields(obj, *, positive: Iterable[str] = (), prefix: str = "") -> None:
+    """Check a dataclass's fields against their annotations (``int``, ``float``, ``bool``, ``str``, ``X | None``).
+
+    Integers must be integers ``>= 0``, floats finite numbers ``>= 0`` (NaN/Inf refused), bools bools;
+    fields named in ``positive`` must be ``> 0``. Other annotations are not checked. ``prefix`` is put
+    before a field's name in messages (e.g. ``"config."``).
+    """
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(type(obj))
+    positive = set(positive)
+    for f in dataclasses.fields(obj):
+        hint, value, name = hints.get(f.name), getattr(obj, f.name), prefix + f.name
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        base = next((a for a in args if a is not type(None)), None) if optional and len(args) == 2 else hint
+        if value is None and optional:
+            continue
+        if base is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
+        elif base is int:
+            check_int(value, name, min=1 if f.name in positive else 0)
+        elif base is float:
+            if f.name in positive:
+                check_positive_float(value, name)
+            else:
+                check_non_negative_float(value, name)
+        elif base is str and not isinstance(value, str):
+            raise InputTypeError(f"{name} must be a string, got {describe(value)}")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from equigen.core.validation import check_device_available, check_fields
+
 __all__ = ["ExperimentConfig", "Experiment", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure"]
 
 
@@ -32,6 +34,11 @@ class ExperimentConfig:
     device: str = "cpu"
     threads: int | None = None
 
+    def __post_init__(self):
+        """Refuse wrong kinds and impossible values at construction (:func:`~equigen.core.validation.check_fields`):
+        counts are integers ``>= 0``, numbers finite and ``>= 0``; sizes, rates and budgets ``> 0``."""
+        check_fields(self, positive=POSITIVE_FIELDS, prefix="config.")
+
     @classmethod
     def quick(cls) -> ExperimentConfig:
         """The preset for ``equigen bench --quick`` (minutes on a laptop CPU)."""
@@ -45,6 +52,11 @@ class ExperimentConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+
+# config fields that must be > 0 wherever an experiment has them (others only >= 0)
+POSITIVE_FIELDS = ("time_budget_s", "threads", "lr", "gan_lr", "vae_lr", "batch_size", "gan_batch_size", "dt", "D",
+                   "temperature", "cutoff", "hidden", "width", "depth", "heads", "modes", "num_layers", "n_train",
+                   "num_steps", "diffusion_steps", "length", "q", "num_particles", "time_dim")
 
 VERDICTS = ("reproduced", "not reproduced", "not converged")
 
@@ -170,11 +182,10 @@ class Experiment:
         out_dir = Path(out_dir if out_dir is not None else "bench-out")
         out_dir.mkdir(parents=True, exist_ok=True)
         notes = []
-        if self.cpu_only and torch.device(config.device).type != "cpu":
+        if self.cpu_only and check_device_available(config.device, "config.device", available=False).type != "cpu":
             config = dataclasses.replace(config, device="cpu")
             notes.append(f"ran on the CPU although another device was asked for: {self.cpu_only}")
-        if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{self.name}: config.device={config.device!r} but torch sees no CUDA device")
+        check_device_available(config.device, f"{self.name}: config.device")
         result = Result(self.name, config.to_dict(), seed, versions=versions(), notes=notes)
         if torch.device(config.device).type == "cuda":
             result.versions["cuda_device"] = torch.cuda.get_device_name(torch.device(config.device))

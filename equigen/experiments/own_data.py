@@ -26,6 +26,16 @@ from pathlib import Path
 
 import torch
 
+from equigen.core.validation import (
+    InputTypeError,
+    check_choice,
+    check_float,
+    check_int,
+    check_non_negative_float,
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+)
 from equigen.experiments.base import Result, versions
 
 __all__ = ["TRAIN_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
@@ -80,7 +90,30 @@ def load_config(path) -> dict:
     if bad:
         raise ValueError(f"unknown train config keys {bad}; allowed: {', '.join(TRAIN_DEFAULTS)}")
     model_cfg = dict(raw.get("model") or {})
-    return {"model": model_cfg, "train": {**TRAIN_DEFAULTS, **train_cfg}}
+    return {"model": model_cfg, "train": check_train_config({**TRAIN_DEFAULTS, **train_cfg})}
+
+
+def check_train_config(cfg: dict) -> dict:
+    """Validate the ``train`` section (types and ranges, each error naming ``train.<key>``); returns it."""
+    from equigen.train.trainer import SCHEDULES
+
+    for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
+        check_positive_int(cfg[key], f"train.{key}")
+    check_non_negative_int(cfg["warmup_steps"], "train.warmup_steps")
+    check_int(cfg["seed"], "train.seed")
+    check_positive_int(cfg["threads"], "train.threads", allow_none=True)
+    check_positive_float(cfg["lr"], "train.lr")
+    for key in ("weight_decay", "energy_weight", "force_weight"):
+        check_non_negative_float(cfg[key], f"train.{key}")
+    check_positive_float(cfg["clip_grad_norm"], "train.clip_grad_norm", allow_none=True)
+    check_float(cfg["test_fraction"], "train.test_fraction", min=0.0)
+    if cfg["test_fraction"] >= 1:
+        raise ValueError(f"train.test_fraction must be in [0, 1), got {cfg['test_fraction']!r}")
+    check_choice(cfg["schedule"], "train.schedule", SCHEDULES)
+    if cfg["augment"] is not None and not isinstance(cfg["augment"], bool):
+        raise InputTypeError(f"train.augment must be true, false or absent, got {cfg['augment']!r}")
+    _dtype(cfg["dtype"])
+    return cfg
 
 
 def _dtype(name) -> torch.dtype:
@@ -248,9 +281,9 @@ def _train_fno(path, config, out_dir, progress):
 # ---------------------------------------------------------------------------------------- commands
 
 
-def _check_model_name(name):
+def _check_model_name(name, option="--model"):
     if name not in ATOM_MODELS + FIELD_MODELS:
-        raise ValueError(f"--model {name!r} is not known; atoms: {', '.join(ATOM_MODELS)}; fields (.npz): fno")
+        raise ValueError(f"{option} {name!r} is not known; atoms: {', '.join(ATOM_MODELS)}; fields (.npz): fno")
 
 
 def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> dict:
@@ -303,7 +336,7 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
 
     models = tuple(models) if models else ("egnn", *TWINS)
     for m in models:
-        _check_model_name(m)
+        _check_model_name(m, "--models")
         if m in FIELD_MODELS:
             raise ValueError("compare runs on atoms (force fields); for fields train --model fno")
     if len(models) < 2:

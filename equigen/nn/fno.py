@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.validation import check_choice, check_positive_int
 from equigen.groups import GridShifts
 from equigen.nn.spectral import SpectralConv, check_field
 from equigen.nn.symbols import normalize_modes
@@ -62,10 +63,10 @@ class FNO(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("width", width),
                             ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if act not in _ACTS:
-            raise ValueError(f"act={act!r} is not known; choose one of {', '.join(_ACTS)}")
+            check_positive_int(value, name)
+        check_positive_int(proj_hidden, "proj_hidden", allow_none=True)
+        check_positive_int(ndim, "ndim", allow_none=True)
+        check_choice(act, "act", _ACTS)
         if ndim is None:
             ndim = len(modes) if isinstance(modes, (tuple, list)) else 2
         self.modes = normalize_modes(tuple(modes) if isinstance(modes, list) else modes, ndim)
@@ -98,7 +99,7 @@ class FNO(nn.Module):
         return layer(v.movedim(1, -1)).movedim(-1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_field(x, ndim=self.ndim, channels=self.in_channels, modes=self.modes)
+        check_field(x, ndim=self.ndim, channels=self.in_channels, modes=self.modes, like=self)
         v = self._channels_last(self.lift, x)
         last = len(self.spectral) - 1
         for i, (spec, point) in enumerate(zip(self.spectral, self.pointwise)):

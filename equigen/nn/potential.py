@@ -28,6 +28,15 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.validation import (
+    check_choice,
+    check_dtype_like,
+    check_finite,
+    check_int,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 from equigen.geometry import radius_graph
 from equigen.groups import E3
 from equigen.nn._checks import is_graph_data, scatter_sum
@@ -106,12 +115,19 @@ class Potential(nn.Module):
                  num_layers: int = 3, num_radial: int = 8, num_atoms: int | None = None,
                  num_distances: int | None = None, dtype=None, device=None):
         super().__init__()
-        species_list = sorted({int(s) for s in species}) if not isinstance(species, (str, bytes)) else []
-        if not species_list or any(s < 1 or s > 118 for s in species_list):
+        if isinstance(species, torch.Tensor):
+            species = species.tolist()
+        if isinstance(species, (str, bytes)) or not hasattr(species, "__iter__"):
+            raise TypeError(f"species must be a list of atomic numbers (1..118), e.g. [29], got {species!r}")
+        species_list = sorted({check_int(s, "species", min=1, max=118) for s in species})
+        if not species_list:
             raise ValueError(f"species={species!r} must be a non-empty list of atomic numbers (1..118), e.g. [29]")
-        if backbone not in BACKBONES:
-            raise ValueError(f"backbone={backbone!r} is not known; choose one of {', '.join(BACKBONES)}")
-        self.backbone_name, self.cutoff = backbone, float(cutoff)
+        check_choice(backbone, "backbone", BACKBONES)
+        for name, value in (("hidden", hidden), ("num_layers", num_layers), ("num_radial", num_radial)):
+            check_positive_int(value, name)
+        check_positive_int(num_atoms, "num_atoms", allow_none=True)
+        check_positive_int(num_distances, "num_distances", allow_none=True)
+        self.backbone_name, self.cutoff = backbone, check_positive_float(cutoff, "cutoff")
         s = len(species_list)
         kw = {"dtype": dtype, "device": device}
         self.register_buffer("species", torch.tensor(species_list, dtype=torch.long, device=device))
@@ -157,15 +173,16 @@ class Potential(nn.Module):
 
     def forward(self, data, *, forces: bool = True, stress: bool = False) -> dict:
         if not is_graph_data(data):
-            raise TypeError(f"Potential takes a PyG Data/Batch with z, pos (and cell, pbc), got {type(data).__name__}; "
+            raise TypeError(f"data must be a PyG Data/Batch with z, pos (and cell, pbc), got {type(data).__name__}; "
                             "read structures with equigen.io.read_structures")
         for name in ("z", "pos"):
             if getattr(data, name, None) is None:
                 raise ValueError(f"data has no {name!r} field; a structure needs z (atomic numbers) and pos")
-        z, pos = data.z, data.pos
-        if pos.dtype != self.e0.dtype:
-            raise ValueError(f"data.pos has dtype {pos.dtype} but the model is {self.e0.dtype}; convert one of them "
-                             f"(model.to({pos.dtype}) or read the data with dtype={self.e0.dtype})")
+        z = check_tensor(data.z, "data.z", ndim=1, floating=False)
+        pos = check_tensor(data.pos, "data.pos", shape=(z.shape[0], 3), floating=True)
+        check_dtype_like(pos, "data.pos", self.e0, owner=f"the model (read the data with dtype={self.e0.dtype})")
+        if getattr(data, "cell", None) is not None:
+            check_finite(data.cell, "data.cell")
         n = pos.shape[0]
         batch = getattr(data, "batch", None)
         batch = batch if batch is not None else torch.zeros(n, dtype=torch.long, device=pos.device)
@@ -226,6 +243,9 @@ class Potential(nn.Module):
         """
         if getattr(data, "energy", None) is None:
             raise ValueError("fit_normalization needs data.energy (one energy per structure)")
+        check_tensor(data.energy, "data.energy", floating=True, min_numel=1)
+        if getattr(data, "forces", None) is not None:
+            check_tensor(data.forces, "data.forces", floating=True)
         batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros_like(data.z)
         energy = data.energy.reshape(-1).double().cpu()
         e0 = fit_reference_energies(data.z.cpu(), batch.cpu(), energy, self.species.cpu())

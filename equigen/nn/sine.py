@@ -34,6 +34,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.validation import check_dtype_like, check_finite, check_tensor
 from equigen.groups import Element, GridPart, Group
 from equigen.nn.symbols import normalize_modes
 from equigen.symmetry import Symmetry
@@ -134,12 +135,9 @@ class BoxReflections(Group):
         return out
 
 
-def check_node_field(x, *, ndim: int, channels: int | None, modes, argument: str = "x") -> None:
-    """Validate a node-grid field ``(batch, C, *spatial)`` for sine modes ``modes``."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{argument} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(f"{argument} has dtype {x.dtype}; pass a real floating field (.double() or .float())")
+def check_node_field(x, *, ndim: int, channels: int | None, modes, argument: str = "x", like=None) -> None:
+    """Validate a finite node-grid field ``(batch, C, *spatial)`` for sine modes ``modes`` (dtype of ``like``)."""
+    check_tensor(x, argument, floating=True, finite=False)
     if x.dim() != ndim + 2:
         raise ValueError(f"{argument} has shape {tuple(x.shape)} but a {ndim}-D field must be "
                          f"(batch, channels, *spatial) with {ndim} spatial axes")
@@ -150,6 +148,9 @@ def check_node_field(x, *, ndim: int, channels: int | None, modes, argument: str
         if n - 2 < m:
             raise ValueError(f"{argument} has {n} nodes on axis {i} ({n - 2} interior), too few for sine modes={m} "
                              f"(needs >= {m + 2} nodes); use a finer grid or modes <= {max(n - 2, 0)}")
+    if like is not None:
+        check_dtype_like(x, argument, like)
+    check_finite(x, argument)
 
 
 @configurable
@@ -184,10 +185,7 @@ class SineConv(torch.nn.Module):
         self.weight = torch.nn.Parameter((w / math.sqrt(in_channels)).to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_node_field(x, ndim=self.ndim, channels=self.in_channels, modes=self.modes)
-        if x.dtype != self.weight.dtype:
-            raise ValueError(f"x has dtype {x.dtype} but the layer's weights are {self.weight.dtype}; convert one "
-                             f"of them (layer.to({x.dtype}) or x.to({self.weight.dtype}))")
+        check_node_field(x, ndim=self.ndim, channels=self.in_channels, modes=self.modes, like=self)
         nd = self.ndim
         inner = interior(x, nd)
         sizes = inner.shape[2:]

@@ -44,8 +44,10 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from equigen.core.validation import (
+    check_choice,
     check_device_available,
     check_float,
+    check_int,
     check_non_negative_float,
     check_non_negative_int,
     check_positive_float,
@@ -59,6 +61,7 @@ from equigen.train.ema import EMA
 
 __all__ = ["Trainer", "NonFiniteError"]
 
+SCHEDULES = ("constant", "cosine", "linear")
 CHECKPOINT_FORMAT = "equigen-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -157,20 +160,15 @@ class Trainer:
         if loss_fn is None and not callable(getattr(model, "training_loss", None)):
             raise TypeError(f"no loss: pass Trainer(model, loss_fn) with loss_fn(model, batch) -> loss, or give "
                             f"{type(model).__name__} a method training_loss(batch) -> loss")
-        if nonfinite not in ("skip", "raise"):
-            raise ValueError(f"nonfinite must be 'skip' or 'raise', got {nonfinite!r}")
-        if schedule not in ("constant", "cosine", "linear"):
-            raise ValueError(f"schedule must be 'constant', 'cosine' or 'linear', got {schedule!r}")
+        check_choice(nonfinite, "nonfinite", ("skip", "raise"))
+        check_choice(schedule, "schedule", SCHEDULES)
         for name, value in (("checkpoint_every", checkpoint_every), ("eval_every", eval_every),
                             ("log_every", log_every)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        if clip_grad_norm is not None and not clip_grad_norm > 0:
-            raise ValueError(f"clip_grad_norm must be positive or None, got {clip_grad_norm!r}")
-        if amp not in _AMP:
-            raise ValueError(f"amp must be False, 'bf16' or 'fp16', got {amp!r}")
-        if keep_checkpoints < 1:
-            raise ValueError(f"keep_checkpoints must be >= 1, got {keep_checkpoints!r}")
+            check_positive_int(value, name, allow_none=True)
+        clip_grad_norm = check_positive_float(clip_grad_norm, "clip_grad_norm", allow_none=True)
+        check_choice(amp, "amp", tuple(_AMP))
+        check_positive_int(keep_checkpoints, "keep_checkpoints")
+        seed = check_int(seed, "seed")
         lr = check_positive_float(lr, "lr")
         weight_decay = check_non_negative_float(weight_decay, "weight_decay")
         warmup_steps = check_non_negative_int(warmup_steps, "warmup_steps")
@@ -269,11 +267,8 @@ class Trainer:
         the budget could allow). ``stopped_by`` is ``"steps"`` or ``"time_limit"``; a run stopped by the
         limit ends with an eval and a checkpoint like a finished one.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-        if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
-                                         or not time_limit_s > 0 or time_limit_s == float("inf")):
-            raise ValueError(f"time_limit_s must be a positive finite number of seconds or None, got {time_limit_s!r}")
+        steps = check_non_negative_int(steps, "steps")
+        check_positive_float(time_limit_s, "time_limit_s", allow_none=True)
         self._data = as_batches(data, batch_size, shuffle=shuffle, seed=self.seed, collate_fn=collate_fn,
                                 rank=self.rank, world_size=self.world_size)
         if self.total_steps is None or self.total_steps != steps:
