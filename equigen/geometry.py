@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from equigen.core.validation import InputTypeError
+from equigen.core.validation import InputTypeError, check_positive_float
 
 __all__ = ["radius_graph", "edge_vectors", "safe_norm", "polynomial_cutoff", "bessel_basis", "BesselBasis"]
 
@@ -280,5 +280,4 @@ class BesselBasis(torch.nn.Module):
 
 
 def _check_cutoff(cutoff) -> None:
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not math.isfinite(cutoff) or cutoff <= 0:
-        raise ValueError(f"cutoff={cutoff!r} must be a positive finite number (same length unit as positions)")
+    check_positive_float(cutoff, "cutoff")

@@ -124,7 +124,7 @@ def check_int(value, name: str, *, min: int | None = None, max: int | None = Non
     if (min is not None and value < min) or (max is not None and value > max):
         lo = "" if min is None else f">= {min}"
         hi = "" if max is None else f"<= {max}"
-        raise ValueError(f"{name} must be an integer {' and '.join(s for s in (lo, hi) if s)}, got {value}")
+        raise ValueError(f"{name} must be an integer {' and '.join(s for s in (lo, hi) if s)}, got {name}={value}")
     return value
 
 
@@ -153,11 +153,11 @@ def check_float(value, name: str, *, min: float | None = None, max: float | None
                         f"({type(value).__name__})")
     value = float(value)
     if math.isnan(value) or (finite and math.isinf(value)):
-        raise ValueError(f"{name} must be a finite number, got {value}")
+        raise ValueError(f"{name} must be a finite number, got {name}={value}")
     if min is not None and (value < min or (min_open and value == min)):
-        raise ValueError(f"{name} must be {'>' if min_open else '>='} {min:g}, got {value:g}")
+        raise ValueError(f"{name} must be {'>' if min_open else '>='} {min:g}, got {name}={value:g}")
     if max is not None and value > max:
-        raise ValueError(f"{name} must be <= {max:g}, got {value:g}")
+        raise ValueError(f"{name} must be <= {max:g}, got {name}={value:g}")
     return value
 
 

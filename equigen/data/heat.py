@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from equigen.core.validation import check_finite
+from equigen.core.validation import check_finite, check_non_negative_float, check_positive_float, check_positive_int
 
 __all__ = ["squared_wavenumbers", "random_smooth_fields", "heat_exact", "heat_finite_difference", "heat_pairs",
            "fd_symbol_error", "add_noise"]
@@ -45,8 +45,7 @@ def _lengths(length, ndim):
 
 
 def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive finite number")
+    check_positive_float(value, name)
 
 
 def _check_sizes(sizes):
@@ -78,8 +77,7 @@ def random_smooth_fields(count: int, sizes, *, scale: float = 4.0, mean: float =
     its fluctuation. ``scale`` is in integer frequencies (cycles per box).
     """
     sizes = _check_sizes(sizes)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count={count!r} must be a positive int")
+    check_positive_int(count, "count")
     _check_positive("scale", scale)
     nd = len(sizes)
     dims = tuple(range(1, nd + 1))
@@ -144,8 +142,7 @@ def heat_finite_difference(u0: torch.Tensor, t: float, D: float, length=2 * math
     _check_positive("D", D)
     if order not in (2, 4):
         raise ValueError(f"order={order!r} must be 2 or 4")
-    if isinstance(refine, bool) or not isinstance(refine, int) or refine < 1:
-        raise ValueError(f"refine={refine!r} must be a positive int")
+    check_positive_int(refine, "refine")
     lengths = _lengths(length, ndim)
     sizes = tuple(u0.shape[-ndim:])
     fine = tuple(n * refine for n in sizes)
@@ -246,5 +243,4 @@ def _check_field(u, ndim):
 
 
 def _check_nonneg(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}={value!r} must be a non-negative finite number")
+    check_non_negative_float(value, name)

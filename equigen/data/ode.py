@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from equigen.core.validation import check_finite, check_float
+from equigen.core.validation import check_finite, check_float, check_positive_float
 
 __all__ = ["rk4_step", "integrate", "integrate_reference", "sample_attractor"]
 
@@ -29,9 +29,7 @@ def rk4_step(f: Callable, y: np.ndarray, dt: float) -> np.ndarray:
 
 
 def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0 \
-            or not np.isfinite(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    check_positive_float(value, name)
 
 
 def integrate(f: Callable, y0, t: float, *, dt: float = 0.005, save_every: float | None = None) -> np.ndarray:

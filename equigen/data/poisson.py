@@ -45,7 +45,7 @@ import numpy as np
 import scipy.fft
 import torch
 
-from equigen.core.validation import check_float, check_int
+from equigen.core.validation import check_float, check_int, check_positive_int
 from equigen.nn.sine import dst1n, idst1n, interior, pad_boundary
 
 __all__ = ["BOUNDARIES", "solve_periodic", "solve_dirichlet", "solve", "laplacian", "pde_residual",
@@ -70,8 +70,7 @@ def _check_rho(rho, ndim, argument="rho", min_size=1):
         raise TypeError(f"{argument} must be a torch.Tensor, got {type(rho).__name__}")
     if not rho.is_floating_point():
         raise ValueError(f"{argument} has dtype {rho.dtype}; pass a real floating tensor (.double())")
-    if isinstance(ndim, bool) or not isinstance(ndim, int) or ndim < 1:
-        raise ValueError(f"ndim={ndim!r} must be a positive int (number of spatial axes)")
+    check_positive_int(ndim, "ndim")
     if rho.dim() < ndim:
         raise ValueError(f"{argument} has shape {tuple(rho.shape)}: it needs {ndim} spatial axes (last axes), "
                          f"e.g. (N, N) or (batch, 1, N, N)")
@@ -257,8 +256,7 @@ def grid_coordinates(size: int, boundary: str, length: float = 1.0, *, dtype=tor
 
 
 def _check_count_size(count, size, boundary):
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count={count!r} must be a positive int")
+    check_positive_int(count, "count")
     if isinstance(size, bool) or not isinstance(size, int) or size < (4 if boundary == "dirichlet" else 2):
         raise ValueError(f"size={size!r} must be an int >= {4 if boundary == 'dirichlet' else 2} (nodes per side)")
 

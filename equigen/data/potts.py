@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from equigen.core.validation import check_int, check_tensor
+from equigen.core.validation import check_int, check_positive_float, check_positive_int, check_tensor
 
 __all__ = ["AMINO_ACIDS", "PottsModel", "MCMCResult", "sample_mcmc", "mcmc_diagnostics", "default_alphabet"]
 
@@ -85,8 +85,7 @@ class PottsModel:
             raise ValueError(f"edges must be pairs (i, j) with 0 <= i < j < L={L}")
         if len({tuple(e) for e in edges.tolist()}) != edges.shape[0]:
             raise ValueError("edges contain a duplicate pair; merge its couplings into one (q, q) matrix")
-        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
-            raise ValueError(f"beta must be a positive finite number, got {beta!r}")
+        beta = check_positive_float(beta, "beta")
         self.fields, self.edges, self.couplings = fields, edges, couplings
         self.alphabet, self.beta = alphabet, float(beta)
         self.length, self.q = int(L), int(q)
@@ -355,8 +354,7 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
     if method not in ("gibbs", "metropolis"):
         raise ValueError(f"method must be 'gibbs' or 'metropolis', got {method!r}")
     for name, v in (("num_samples", num_samples), ("sweeps", sweeps)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, name)
     chains = num_samples if chains is None else chains
     if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1 or num_samples % chains:
         raise ValueError(f"chains must be a positive integer dividing num_samples={num_samples}, got {chains!r}")

@@ -50,7 +50,7 @@ from typing import ClassVar
 
 import torch
 
-from equigen.core.validation import InputTypeError
+from equigen.core.validation import InputTypeError, check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
 
@@ -351,8 +351,7 @@ def integrate(system, q0: torch.Tensor, p0: torch.Tensor, dt, steps: int, method
     m = get_method(method)
     dt = _check_dt(dt)
     for name, v in (("steps", steps), ("save_every", save_every)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}={v!r} must be a positive integer")
+        check_positive_int(v, name)
     if steps % save_every:
         raise ValueError(f"steps={steps} is not a multiple of save_every={save_every}; "
                          f"use steps={steps - steps % save_every or save_every}")

@@ -34,7 +34,14 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_finite, check_non_negative_float, check_non_negative_int, check_tensor
+from equigen.core.validation import (
+    check_finite,
+    check_non_negative_float,
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 from equigen.dynamics.integrators import integrate
 from equigen.dynamics.systems import HamiltonianSystem
 from equigen.groups import E3, Permutations
@@ -59,15 +66,11 @@ def mlp(sizes, *, activation=nn.Softplus, dtype=None, device=None, generator=Non
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return value
+    return check_positive_int(value, name)
 
 
 def _positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a finite positive number")
-    return float(value)
+    return check_positive_float(value, name)
 
 
 def count_parameters(module: nn.Module) -> int:

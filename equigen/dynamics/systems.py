@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from equigen.core.validation import check_positive_int
+from equigen.core.validation import check_non_negative_float, check_positive_float, check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
 
@@ -96,11 +96,7 @@ class HamiltonianSystem:
 
 
 def _positive(name, value, *, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        need = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name}={value!r} must be a finite {need} number")
-    return float(value)
+    return check_non_negative_float(value, name) if allow_zero else check_positive_float(value, name)
 
 
 class NBodyGravity(HamiltonianSystem):

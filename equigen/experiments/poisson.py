@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from equigen.core.validation import check_positive_int
 from equigen.data.poisson import boundary_violation, pde_residual, poisson_pairs
 from equigen.experiments.base import Experiment, ExperimentConfig, save_figure
 from equigen.experiments.registry import register
@@ -120,8 +121,7 @@ class PoissonDiffusion(Experiment):
         for name in ("n_train", "n_test", "samples", "steps", "batch_size", "width", "modes", "sine_modes",
                      "band_modes", "depth", "num_steps", "threads"):
             v = getattr(cfg, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be a positive int")
+            check_positive_int(v, name)
         for s in [cfg.ddpm_steps, *cfg.ddim_steps]:
             if not 1 <= s <= cfg.num_steps:
                 raise ValueError(f"sampler steps {s} must lie in 1..num_steps={cfg.num_steps}")

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 
+from equigen.core.validation import check_positive_int
+
 __all__ = ["parse_fixed", "Constraint", "PairConstraint", "PredicateConstraint", "EnergyConstraint",
            "check_compatible", "importance_resample", "rejection_sample", "wilson_interval"]
 
@@ -207,8 +209,7 @@ def rejection_sample(sample_fn: Callable[[int], torch.Tensor], constraint: Const
     Outputs that never satisfy it keep their last draw (and count as failures). Returns the sequences
     and ``{"rounds_per_sample": mean number of draws spent per output, "accepted": fraction satisfied}``.
     """
-    if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
-        raise ValueError(f"tries must be a positive integer, got {tries!r}")
+    check_positive_int(tries, "tries")
     out = None
     done = None
     rounds = torch.zeros(num_samples)

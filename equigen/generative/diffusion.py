@@ -51,7 +51,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from equigen.core.validation import check_finite, check_non_negative_float, check_probability
+from equigen.core.validation import (
+    check_finite,
+    check_int,
+    check_non_negative_float,
+    check_positive_int,
+    check_probability,
+)
 
 __all__ = ["NoiseSchedule", "Diffusion", "OBJECTIVES", "timestep_embedding", "spaced_timesteps"]
 
@@ -126,15 +132,13 @@ class NoiseSchedule:
 
 
 def _check_steps(num_steps):
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps={num_steps!r} must be a positive int")
+    check_positive_int(num_steps, "num_steps")
 
 
 def spaced_timesteps(num_steps: int, steps: int) -> list[int]:
     """``steps`` distinct time steps from ``T - 1`` down to 0, evenly spaced (``T = num_steps``)."""
     _check_steps(num_steps)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_steps:
-        raise ValueError(f"steps={steps!r} must be an int in 1..{num_steps} (the schedule's number of steps)")
+    check_int(steps, "steps", min=1, max=num_steps)  # at most the schedule's number of steps
     if steps == 1:
         return [num_steps - 1]
     return [round((num_steps - 1) * (1 - i / (steps - 1))) for i in range(steps)]
@@ -366,8 +370,7 @@ class Diffusion:
 
         ``eta = 1`` gives the ancestral variance. Uses ``steps - 1`` step noises when ``eta > 0``.
         """
-        if not (isinstance(eta, (int, float)) and not isinstance(eta, bool) and eta >= 0 and math.isfinite(eta)):
-            raise ValueError(f"eta={eta!r} must be a non-negative number (0: deterministic DDIM)")
+        eta = check_non_negative_float(eta, "eta")  # 0: deterministic DDIM
         timesteps = spaced_timesteps(self.num_steps, steps)
         x = self._initial(shape, noise, generator, dtype, device)
         noises = (self._step_noises(step_noise, len(timesteps) - 1, x, generator) if eta > 0

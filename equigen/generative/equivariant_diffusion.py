@@ -150,8 +150,7 @@ class PointDiffusion(GenerativeModel):
                  **denoiser_kwargs):
         super().__init__()
         for name, v in (("num_particles", num_particles), ("dim", dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be a positive integer")
+            check_positive_int(v, name)
         self.num_particles, self.dim, self.augment = num_particles, dim, augment
         self.event_shape = (num_particles, dim)
         self.diffusion = Diffusion(schedule, num_steps=num_steps, objective=objective, project=remove_com)

@@ -38,7 +38,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_positive_float
+from equigen.core.validation import check_non_negative_int, check_positive_float
 from equigen.generative.diffusion import timestep_embedding
 from equigen.groups import GridShifts
 from equigen.nn.sine import BoxReflections, SineConv, dst1n, idst1n, interior, pad_boundary
@@ -128,8 +128,7 @@ def jacobi_sweeps(phi: torch.Tensor, rho: torch.Tensor, boundary: str, sweeps: i
     """
     from equigen.data.poisson import laplacian
 
-    if isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 0:
-        raise ValueError(f"sweeps={sweeps!r} must be a non-negative int (the cap on correction steps)")
+    check_non_negative_int(sweeps, "sweeps")
     omega = check_positive_float(omega, "omega")
     sizes = phi.shape[-2:]
     if boundary == "periodic":

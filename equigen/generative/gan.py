@@ -13,7 +13,7 @@ import time
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_float, check_positive_float, check_positive_int
+from equigen.core.validation import check_float, check_non_negative_int, check_positive_float, check_positive_int
 from equigen.generative.base import GenerativeModel, check_data, check_input, check_n, mlp, randn
 
 __all__ = ["GAN", "OBJECTIVES"]
@@ -56,8 +56,7 @@ class GAN(GenerativeModel):
                  penalty: float | None = None, dtype=None, device=None):
         super().__init__()
         for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(v, name)
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if penalty is None:
@@ -117,8 +116,7 @@ class GAN(GenerativeModel):
         if cond is not None:
             raise ValueError("GAN is unconditional: cond must be None")
         data = check_data(data, self.event_shape, like=self)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        check_non_negative_int(steps, "steps")
         batch_size = check_positive_int(batch_size, "batch_size")
         lr = check_positive_float(lr, "lr")
         critic_lr = check_positive_float(critic_lr, "critic_lr", allow_none=True)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.validation import check_positive_float, check_positive_int
 from equigen.generative.constraints import Constraint, check_compatible, parse_fixed
 
 __all__ = ["SequenceTransformer", "AutoregressiveTransformer", "MaskedTransformer", "SampleOutput"]
@@ -55,9 +56,7 @@ def _check_generator(generator):
 
 
 def _positive_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return v
+    return check_positive_int(v, name)
 
 
 @configurable
@@ -160,8 +159,7 @@ class AutoregressiveTransformer(SequenceTransformer):
         """
         _positive_int("num_samples", num_samples)
         _check_generator(generator)
-        if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        temperature = check_positive_float(temperature, "temperature")
         fixed = self._fixed(fixed)
         was_training = self.training
         self.eval()
@@ -233,8 +231,7 @@ class MaskedTransformer(SequenceTransformer):
         steps = self.length if steps is None else _positive_int("steps", steps)
         if schedule not in ("cosine", "linear"):
             raise ValueError(f"schedule must be 'cosine' or 'linear', got {schedule!r}")
-        if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        temperature = check_positive_float(temperature, "temperature")
         if not (isinstance(strength, (int, float)) and strength > 0):
             raise ValueError(f"strength must be positive (math.inf for a hard constraint), got {strength!r}")
         if constraint is not None and not isinstance(constraint, Constraint):

@@ -7,7 +7,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_float
+from equigen.core.validation import check_float, check_positive_float, check_positive_int
 from equigen.generative.base import GenerativeModel, check_input, check_n, mlp, randn
 
 __all__ = ["VAE"]
@@ -43,12 +43,9 @@ class VAE(GenerativeModel):
                  sigma: float | None = None, sigma_init: float = 0.1, beta: float = 1.0, dtype=None, device=None):
         super().__init__()
         for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if sigma is not None and not (isinstance(sigma, (int, float)) and sigma > 0):
-            raise ValueError(f"sigma must be a positive number (fixed) or None (learnable), got {sigma!r}")
-        if not sigma_init > 0:
-            raise ValueError(f"sigma_init must be positive, got {sigma_init!r}")
+            check_positive_int(v, name)
+        check_positive_float(sigma, "sigma", allow_none=True)  # None: learnable
+        check_positive_float(sigma_init, "sigma_init")
         beta = check_float(beta, "beta", min=0.0)
         self.data_dim, self.latent_dim, self.beta = data_dim, latent_dim, float(beta)
         self.event_shape = (data_dim,)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from equigen.core.validation import check_float, check_int
+from equigen.core.validation import check_float, check_int, check_positive_int
 
 __all__ = ["sliced_wasserstein", "mmd_rbf"]
 
@@ -35,8 +35,7 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, *, projections: int = 2
     Invariant under rotating/translating both samples together (up to the random directions).
     """
     x, y = _pair(x, y)
-    if isinstance(projections, bool) or not isinstance(projections, int) or projections < 1:
-        raise ValueError(f"projections must be a positive integer, got {projections!r}")
+    check_positive_int(projections, "projections")
     p = check_float(p, "p", min=1.0)  # finite p >= 1: the mean of |diff|^p over quantiles
     dev = generator.device if generator is not None else x.device
     theta = torch.randn(x.shape[1], projections, generator=generator, dtype=x.dtype, device=dev).to(x.device)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_finite
+from equigen.core.validation import check_finite, check_non_negative_int, check_positive_int
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import (
@@ -50,9 +50,7 @@ def _mlp(sizes, act, *, last_act=False, dtype=None, device=None) -> nn.Sequentia
 
 
 def _positive_int(value, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{argument}={value!r} must be a positive integer")
-    return value
+    return check_positive_int(value, argument)
 
 
 def _unpack_data(h, pos, edge_index, shifts, edge_attr, vel):
@@ -103,8 +101,7 @@ class EGNNLayer(nn.Module):
         in_features = _positive_int(in_features, "in_features")
         hidden_features = _positive_int(hidden_features, "hidden_features")
         out_features = in_features if out_features is None else _positive_int(out_features, "out_features")
-        if isinstance(edge_features, bool) or not isinstance(edge_features, int) or edge_features < 0:
-            raise ValueError(f"edge_features={edge_features!r} must be a non-negative integer")
+        check_non_negative_int(edge_features, "edge_features")
         for name, value in (("coords_range", coords_range), ("norm_constant", norm_constant),
                             ("message_norm", message_norm)):
             if not isinstance(value, (int, float)) or not value > 0:
@@ -199,8 +196,7 @@ class EGNN(nn.Module):
         out_features = _positive_int(out_features, "out_features")
         num_layers = _positive_int(num_layers, "num_layers")
         self.in_features, self.hidden_features, self.out_features = in_features, hidden_features, out_features
-        if isinstance(num_radial, bool) or not isinstance(num_radial, int) or num_radial < 0:
-            raise ValueError(f"num_radial={num_radial!r} must be a non-negative integer")
+        check_non_negative_int(num_radial, "num_radial")
         if num_radial and cutoff is None:
             raise ValueError("num_radial > 0 needs a cutoff (the radius of the Bessel basis' smooth envelope)")
         if cutoff is not None:

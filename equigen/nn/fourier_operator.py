@@ -36,7 +36,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_non_negative_int, check_positive_float
+from equigen.core.validation import check_non_negative_int, check_positive_float, check_positive_int
 from equigen.groups import GridReflections, GridShifts
 from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field, normalize_lengths
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol, centred_frequencies
@@ -126,8 +126,7 @@ class FourierOperator(torch.nn.Module):
         """Advance ``u`` (..., *spatial) by ``steps`` steps of size ``dt`` (default: the stored ``dt``)."""
         check_field(u, ndim=self.ndim, channel_axis=False, argument="u")
         dt = self._dt(dt)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps={steps!r} must be a non-negative int")
+        check_non_negative_int(steps, "steps")
         sizes, dims = tuple(u.shape[-self.ndim:]), self._dims(u)
         M = self.multiplier(sizes, dt, dtype=u.dtype, device=u.device)
         U = torch.fft.rfftn(u, dim=dims)
@@ -341,8 +340,7 @@ class FourierOperator(torch.nn.Module):
                 raise ValueError(f"{name} contains NaN/inf values; drop or repair those snapshots before training")
         if u0.shape != u1.shape:
             raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps={steps!r} must be a positive int")
+        check_positive_int(steps, "steps")
         lr = check_positive_float(lr, "lr", allow_none=True)
         scale = (u1 - u0).pow(2).mean().clamp_min(torch.finfo(u0.dtype).tiny)
         params = [p for p in self.parameters() if p.requires_grad]

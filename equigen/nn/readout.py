@@ -16,6 +16,7 @@ from e3nn import o3
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.validation import check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_batch, check_nodes, check_pos, graph_inputs, is_graph_data, scatter_sum
 from equigen.symmetry import Symmetry
@@ -26,8 +27,7 @@ __all__ = ["EnergyReadout", "VectorReadout", "conservative_forces", "EnergyModel
 def num_graphs_of(batch: torch.Tensor | None, num_nodes: int, num_graphs: int | None = None) -> int:
     """Number of graphs: given, else ``batch.max() + 1`` (1 without ``batch``)."""
     if num_graphs is not None:
-        if isinstance(num_graphs, bool) or not isinstance(num_graphs, int) or num_graphs < 1:
-            raise ValueError(f"num_graphs={num_graphs!r} must be a positive integer")
+        check_positive_int(num_graphs, "num_graphs")
         if batch is not None and batch.numel() and int(batch.max()) >= num_graphs:
             raise ValueError(f"batch has graph index {int(batch.max())} but num_graphs={num_graphs}")
         return num_graphs
@@ -50,8 +50,7 @@ class EnergyReadout(nn.Module):
 
     def __init__(self, in_features: int, hidden_features: int = 64, *, act=nn.SiLU, dtype=None, device=None):
         super().__init__()
-        if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
-            raise ValueError(f"in_features={in_features!r} must be a positive integer")
+        check_positive_int(in_features, "in_features")
         self.in_features = in_features
         kw = {"dtype": dtype, "device": device}
         self.mlp = nn.Sequential(nn.Linear(in_features, hidden_features, **kw), act(),
@@ -92,8 +91,7 @@ class VectorReadout(nn.Module):
     def __init__(self, irreps_in, num_vectors: int = 1, *, pseudo: bool = False, dtype=None, device=None):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
-        if isinstance(num_vectors, bool) or not isinstance(num_vectors, int) or num_vectors < 1:
-            raise ValueError(f"num_vectors={num_vectors!r} must be a positive integer")
+        check_positive_int(num_vectors, "num_vectors")
         self.num_vectors = num_vectors
         self.irreps_out = o3.Irreps(f"{num_vectors}x1{'e' if pseudo else 'o'}")
         if not any(ir == self.irreps_out[0].ir for _, ir in self.irreps_in):

@@ -34,7 +34,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_dtype_like, check_finite, check_tensor
+from equigen.core.validation import check_dtype_like, check_finite, check_positive_int, check_tensor
 from equigen.groups import Element, GridPart, Group
 from equigen.nn.symbols import normalize_modes
 from equigen.symmetry import Symmetry
@@ -111,8 +111,7 @@ class BoxReflections(Group):
     """
 
     def __init__(self, ndim: int = 2):
-        if isinstance(ndim, bool) or not isinstance(ndim, int) or ndim < 1:
-            raise ValueError(f"ndim={ndim!r} must be a positive integer (number of spatial axes)")
+        check_positive_int(ndim, "ndim")
         self.ndim = ndim
         self.name = f"BoxReflections({ndim})"
 
@@ -173,8 +172,7 @@ class SineConv(torch.nn.Module):
                  generator: torch.Generator | None = None, dtype=None, device=None):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be a positive int")
+            check_positive_int(v, name)
         self.modes = normalize_modes(modes, 2 if ndim is None and isinstance(modes, int) else ndim)
         if any(m < 1 for m in self.modes):
             raise ValueError(f"modes={modes!r}: sine modes start at k = 1, so every entry must be >= 1")

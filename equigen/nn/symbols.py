@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.validation import check_positive_int
 from equigen.groups import GridReflections, GridShifts
 from equigen.symmetry import Symmetry
 
@@ -286,8 +287,7 @@ class IsotropicPolynomial(Symbol):
     def __init__(self, degree: int = 1, in_channels: int = 1, out_channels: int = 1, *, init=None,
                  generator: torch.Generator | None = None, dtype=None, device=None):
         super().__init__()
-        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
-            raise ValueError(f"degree={degree!r} must be a positive int (1 gives Fick's law -D|k|^2)")
+        check_positive_int(degree, "degree")
         _check_channels(in_channels, out_channels)
         self.degree, self.in_channels, self.out_channels = degree, in_channels, out_channels
         dtype = dtype if dtype is not None else torch.get_default_dtype()
@@ -321,5 +321,4 @@ class IsotropicPolynomial(Symbol):
 
 def _check_channels(in_channels, out_channels):
     for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}={v!r} must be a positive int")
+        check_positive_int(v, name)

@@ -29,6 +29,7 @@ from e3nn import o3
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.validation import check_positive_float, check_positive_int
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
 from equigen.groups import E3, SE3, Permutations
 from equigen.nn._checks import (
@@ -145,10 +146,8 @@ class TensorProductConv(nn.Module):
         self.irreps_sh = _irreps(irreps_sh, "irreps_sh")
         _check_cutoff(cutoff)
         for name, value in (("num_radial", num_radial), ("radial_hidden", radial_hidden)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if not isinstance(num_neighbors, (int, float)) or not num_neighbors > 0:
-            raise ValueError(f"num_neighbors={num_neighbors!r} must be a positive number")
+            check_positive_int(value, name)
+        check_positive_float(num_neighbors, "num_neighbors")
         if self.irreps_in.dim == 0 or self.irreps_out.dim == 0:
             raise ValueError("irreps_in and irreps_out must be non-empty")
         self.cutoff, self.num_radial, self.num_neighbors = float(cutoff), num_radial, float(num_neighbors)
@@ -254,8 +253,7 @@ class TensorProductNet(nn.Module):
     def __init__(self, irreps_in, irreps_hidden, irreps_out, num_layers: int = 3, *, gate_last: bool = False,
                  **conv_kwargs):
         super().__init__()
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers={num_layers!r} must be a positive integer")
+        check_positive_int(num_layers, "num_layers")
         self.irreps_in, self.irreps_out = _irreps(irreps_in, "irreps_in"), _irreps(irreps_out, "irreps_out")
         irreps_hidden = _irreps(irreps_hidden, "irreps_hidden")
         # hidden layers may leave some irreps at 0 (e.g. no 1e from scalars in layer 1): warn only at the end

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch.utils.data import DistributedSampler, default_collate
 
+from equigen.core.validation import check_positive_int
+
 __all__ = ["Batches", "SampledBatches", "as_batches"]
 
 
@@ -41,8 +43,7 @@ class Batches:
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
                  collate_fn: Callable | None = None, rank: int = 0, world_size: int = 1):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_positive_int(batch_size, "batch_size")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank={rank!r} and world_size={world_size!r} must satisfy 0 <= rank < world_size")
         if batch_size % world_size:
