@@ -1,13 +1,17 @@
 """The :func:`configurable` class decorator: record constructor arguments (for ``save_model``).
 
-Kept free of other equigen imports so every layer module can use it without importing the
-training package.
+Kept free of other equigen imports (but the bottom layer :mod:`equigen.core`) so every layer module
+can use it without importing the training package. A ``device`` argument is checked here for every
+decorated class (CUDA asked for on a machine without it is a clear ``ValueError``, not torch's
+``AssertionError``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+
+from equigen.core.validation import check_device_available
 
 __all__ = ["configurable"]
 
@@ -31,6 +35,8 @@ def configurable(cls):
                     raise TypeError(f"@configurable {cls.__name__}: *{name} arguments cannot be recorded by name")
             else:
                 config[name] = value
+        if config.get("device") is not None:
+            check_device_available(config["device"], f"{cls.__name__}(device=...)")
         init(self, *args, **kwargs)
         if type(self) is cls or not hasattr(self, "_equigen_config"):
             self._equigen_config = config

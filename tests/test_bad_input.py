@@ -754,6 +754,13 @@ add("train.Trainer.clip_nan", "clip_grad_norm", lambda: _trainer(clip_grad_norm=
 add("train.Trainer.fit_steps_negative", "steps", lambda: _trainer().fit(torch.zeros(8, 2, dtype=F64), steps=-1))
 add("train.Trainer.fit_batch_size_zero", "batch_size",
     lambda: _trainer().fit(torch.zeros(8, 2, dtype=F64), steps=1, batch_size=0))
+add("nn.EGNN.device_cuda_on_cpu", "device", lambda: _egnn(device="cuda" if not torch.cuda.is_available()
+                                                            else "cuda:99"))
+add("nn.FNO.device_cuda_on_cpu", "device", lambda: _fno(device="cuda" if not torch.cuda.is_available() else "cuda:99"))
+add("nn.Potential.device_garbage", "device", lambda: _potential(device="gpu0"))
+add("train.load_model.device_cuda_on_cpu", "device", lambda: __import__("equigen.train", fromlist=["load_model"])
+    .load_model(__import__("equigen.train", fromlist=["save_model"]).save_model(
+        _vae(), f"{_tmp()}/vae-dev.pt"), device="cuda" if not torch.cuda.is_available() else "cuda:99"))
 add("train.EMA.decay", "decay", lambda: __import__("equigen.train", fromlist=["EMA"]).EMA(torch.nn.Linear(2, 2), -0.5))
 add("train.Batches.batch_size_zero", "batch_size",
     lambda: __import__("equigen.train", fromlist=["Batches"]).Batches(torch.zeros(8, 2), 0))
