@@ -84,10 +84,10 @@ class SequencesConfig(ExperimentConfig):
 
     @classmethod
     def quick(cls):
-        return cls(length=32, q=4, bond=(4, 28), rare_penalty=1.5, num_contacts=2, mcmc_sweeps=100, mcmc_chains=800,
-                   train_samples=6400, truth_samples=1600, width=32, depth=2, heads=4, train_steps=600,
+        return cls(length=32, q=4, bond=(4, 28), rare_penalty=1.5, num_contacts=2, mcmc_sweeps=160, mcmc_chains=800,
+                   train_samples=6400, truth_samples=1600, width=32, depth=2, heads=4, train_steps=500,
                    batch_size=64, learning_rates=(1e-2, 2e-2), num_samples=400, candidates=4,
-                   mlm_long_settings=("c",), eval_reserve_s=28.0, time_budget_s=90.0)
+                   mlm_long_settings=("c",), eval_reserve_s=24.0, time_budget_s=90.0)
 
     @classmethod
     def full(cls):
@@ -195,7 +195,6 @@ class Sequences(Experiment):
         models = {kind: best[kind][0] for kind in MODELS}
         runs = {kind: best[kind][1] for kind in MODELS}
         params = {kind: sum(p.numel() for p in m.parameters()) for kind, m in models.items()}
-        arm = None
         if config.equal_wall_clock:
             # the model cheaper per step trains, at its chosen lr, for as long as the other one did; its
             # step cap is what its own rate allows, so the cosine schedule ends when the time does
@@ -213,9 +212,9 @@ class Sequences(Experiment):
                 models[arm], runs[arm] = model, {**info, "matched to": f"{slow} ({target:.1f} s)"}
             else:
                 result.notes.append(
-                    f"equal wall-clock: in {slow}'s training time ({target:.1f} s) {fast} would take {steps_eq} steps, "
-                    f"within 20 % of the {runs[fast]['steps']} it took: the equal-steps runs are also the "
-                    f"equal-wall-clock arm (per-step time ratio {per_step[slow] / per_step[fast]:.2f}).")
+                    f"equal wall-clock: {fast}'s equal-steps run took {runs[fast]['seconds']:.1f} s, {slow}'s "
+                    f"{target:.1f} s; in {slow}'s time {fast} would reach {steps_eq} steps, within 20 % of the "
+                    f"{runs[fast]['steps']} it took, so the equal-steps runs are also the equal-wall-clock arm.")
         for name, info in runs.items():
             timings[f"train_{name}_s"] = info["seconds"]
             result.metrics[f"steps {name}"] = info["steps"]
