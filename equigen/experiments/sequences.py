@@ -302,6 +302,11 @@ class Sequences(Experiment):
         for key in labels:
             t_row, a_row, m_row = row("Potts MCMC (truth)", key), row(equal_cost[key], key), row("MLM", key)
             result.metrics[f"truth_rate_{key}"] = t_row["satisfied"]
+            for tag in ("truth", "ar", "mlm") + (("ar_sir",) if key != "a" else ()):
+                result.units[f"{tag}_rate_{key}"] = "fraction of samples"
+            if key != "a":
+                result.units[f"ar_sir_energy_W1_{key}"] = "Potts energy units"
+            result.units[f"floor_energy_W1_{key}"] = result.units[f"truth_energy_mean_{key}"] = "Potts energy units"
             result.metrics[f"truth_energy_mean_{key}"] = t_row["mean_potts_energy"]
             result.metrics[f"floor_energy_W1_{key}"] = row(FLOOR, key)[
                 "energy_W1_to_truth"]
