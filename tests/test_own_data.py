@@ -107,3 +107,24 @@ def test_fno_on_npz(tmp_path):
     from equigen.train import load_model
 
     assert type(load_model(tmp_path / "fno" / "model.pt")).__name__ == "FNO"
+
+
+def test_train_and_compare_agree_for_one_seed(cu_file, tmp_path):
+    """The same model, data, config and seed give the same test errors from `train` and from `compare`."""
+    cfg = _cfg(tmp_path)
+    assert main(["train", "--data", str(cu_file), "--model", "egnn", "--config", str(cfg), "--out",
+                 str(tmp_path / "run"), "--no-progress"]) == 0
+    trained = json.loads((tmp_path / "run" / "summary.json").read_text())["test"]
+    assert main(["compare", "--data", str(cu_file), "--models", "egnn,distance-mlp", "--config", str(cfg),
+                 "--out", str(tmp_path / "cmp"), "--no-progress"]) == 0
+    rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["experiments"][0]["tables"]
+    egnn = rows["models (test set)"][0]
+    assert egnn["model"] == "egnn"
+    assert egnn["force_mae"] == pytest.approx(trained["force_mae"], rel=1e-12)
+    assert egnn["energy_mae_per_atom"] == pytest.approx(trained["energy_mae_per_atom"], rel=1e-12)
+    # another seed is another initialisation (and split): the figure moves
+    other = tmp_path / "seed1.yaml"
+    other.write_text(cfg.read_text().replace("train:\n", "train:\n  seed: 1\n"))
+    assert main(["train", "--data", str(cu_file), "--model", "egnn", "--config", str(other), "--out",
+                 str(tmp_path / "run1"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "run1" / "summary.json").read_text())["test"]["force_mae"] != trained["force_mae"]

@@ -17,6 +17,7 @@ parameter count) and reports test energy/force errors as an experiment :class:`R
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -163,6 +164,18 @@ def _split(n: int, test_fraction: float, seed: int):
     return sorted(perm[n_test:]), sorted(perm[:n_test])
 
 
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Build models inside a fork of torch's global RNG seeded with ``seed`` (initialisation from the seed alone).
+
+    ``train`` and ``compare`` both build their models this way, so the same model, data, config
+    and seed give the same initial weights, the same training run and the same test errors.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
 def _build_potential(backbone, structures, model_cfg, dtype):
     from equigen.nn import Potential
 
@@ -177,7 +190,7 @@ def _build_potential(backbone, structures, model_cfg, dtype):
     return Potential(species, backbone=backbone, dtype=dtype, **cfg)
 
 
-def _matched(backbone, structures, model_cfg, dtype, target):
+def _matched(backbone, structures, model_cfg, dtype, target, seed):
     """A twin whose hidden width gives the parameter count closest to ``target``."""
     from equigen.nn import count_parameters, width_for_params
 
@@ -185,7 +198,8 @@ def _matched(backbone, structures, model_cfg, dtype, target):
         return _build_potential(backbone, structures, {**model_cfg, "hidden": w}, dtype)
 
     hidden = width_for_params(make, target, lo=2, hi=1024)
-    model = make(hidden)
+    with _seeded(seed):
+        model = make(hidden)
     return model, count_parameters(model)
 
 
@@ -277,7 +291,8 @@ def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> d
         train_idx, test_idx = _split(len(structures), cfg["train"]["test_fraction"], cfg["train"]["seed"])
         train_set = [structures[i] for i in train_idx]
         test_set = [structures[i] for i in test_idx]
-        trained = _build_potential(model, structures, cfg["model"], _dtype(cfg["train"]["dtype"]))
+        with _seeded(cfg["train"]["seed"]):
+            trained = _build_potential(model, structures, cfg["model"], _dtype(cfg["train"]["dtype"]))
         augment = cfg["train"]["augment"] if cfg["train"]["augment"] is not None else model in AUGMENTED
         _, summary = _fit_potential(trained, train_set, cfg["train"], out_dir, augment=augment, progress=progress)
         if test_set:
@@ -317,19 +332,19 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     start = time.perf_counter()
     dtype = _dtype(tcfg["dtype"])
     structures = read_structures(data, dtype=dtype)
-    train_idx, test_idx = _split(len(structures), tcfg["test_fraction"] or 0.2, tcfg["seed"])
+    train_idx, test_idx = _split(len(structures), tcfg["test_fraction"], tcfg["seed"])
     if not test_idx:
         raise ValueError("compare needs a test set: train.test_fraction must leave at least one structure")
     train_set, test_set = [structures[i] for i in train_idx], [structures[i] for i in test_idx]
     rows, reference = [], None
     for name in models:
-        torch.manual_seed(tcfg["seed"])
         if reference is None:
-            model = _build_potential(name, structures, cfg["model"], dtype)
+            with _seeded(tcfg["seed"]):
+                model = _build_potential(name, structures, cfg["model"], dtype)
             params = count_parameters(model)
             reference = params
         else:
-            model, params = _matched(name, structures, cfg["model"], dtype, reference)
+            model, params = _matched(name, structures, cfg["model"], dtype, reference, tcfg["seed"])
         augment = tcfg["augment"] if tcfg["augment"] is not None else name in AUGMENTED
         _, summary = _fit_potential(model, train_set, tcfg, out_dir / name, augment=augment, progress=progress)
         metrics = evaluate_potential(model, test_set)
