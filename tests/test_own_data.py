@@ -128,3 +128,45 @@ def test_train_and_compare_agree_for_one_seed(cu_file, tmp_path):
     assert main(["train", "--data", str(cu_file), "--model", "egnn", "--config", str(other), "--out",
                  str(tmp_path / "run1"), "--no-progress"]) == 0
     assert json.loads((tmp_path / "run1" / "summary.json").read_text())["test"]["force_mae"] != trained["force_mae"]
+
+
+def _heat_npz(path, n=40, grid=16):
+    """Fields x (smooth random) and y = one heat-equation step of x: a map that commutes with grid shifts."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 1, grid, grid, generator=g, dtype=torch.float64)
+    k = torch.fft.fftfreq(grid, d=1.0 / grid)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    x = torch.fft.ifft2(torch.fft.fft2(x) * torch.exp(-0.05 * k2)).real
+    y = torch.fft.ifft2(torch.fft.fft2(x) * torch.exp(-0.02 * k2)).real
+    np.savez(path, x=x.float().numpy(), y=y.float().numpy())
+    return path
+
+
+def test_compare_on_fields(tmp_path):
+    data = _heat_npz(tmp_path / "heat.npz")
+    cfg = tmp_path / "f.toml"
+    cfg.write_text("[model]\nwidth = 8\nmodes = 4\nnum_layers = 2\n[train]\nsteps = 30\nbatch_size = 8\n"
+                   "dtype = \"float32\"\nlr = 0.01\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(data), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    payload = json.loads((out / "results.json").read_text())["experiments"][0]
+    rows = {r["model"]: r for r in payload["tables"]["models (test set)"]}
+    assert list(rows) == ["fno", "field-mlp"] and all(r["steps"] == 30 for r in rows.values())
+    # twins' width matched to the reference's parameter count (within one hidden unit's worth)
+    assert abs(rows["field-mlp"]["parameters"] - rows["fno"]["parameters"]) <= 2 * 16 * 16 + 2
+    assert rows["fno"]["shift_error"] < 1e-5 < rows["field-mlp"]["shift_error"]
+    assert 0 < rows["fno"]["relative_l2"] and payload["tables"]["claims"][0]["claim"].startswith("fno test relative L2")
+    assert (out / "report.md").exists()
+    # the reference row is the `train` run with the same config
+    assert main(["train", "--data", str(data), "--model", "fno", "--config", str(cfg), "--out",
+                 str(tmp_path / "fno"), "--no-progress"]) == 0
+    trained = json.loads((tmp_path / "fno" / "summary.json").read_text())["test"]
+    assert trained["relative_l2"] == pytest.approx(rows["fno"]["relative_l2"], rel=1e-6)
+    # the twin trains on its own too, and a field model on atoms (or the reverse) is a clear error
+    assert main(["train", "--data", str(data), "--model", "field-mlp", "--out", str(tmp_path / "mlp"),
+                 "--config", str(tmp_path / "mlp.toml"), "--no-progress"]) == 2
+    (tmp_path / "mlp.toml").write_text("[model]\nhidden = 8\n[train]\nsteps = 3\ndtype = \"float32\"\n")
+    assert main(["train", "--data", str(data), "--model", "field-mlp", "--out", str(tmp_path / "mlp"),
+                 "--config", str(tmp_path / "mlp.toml"), "--no-progress"]) == 0
+    assert main(["compare", "--data", str(data), "--models", "fno,egnn", "--out", str(tmp_path / "x"),
+                 "--no-progress"]) == 2
