@@ -170,3 +170,52 @@ def test_compare_on_fields(tmp_path):
                  "--config", str(tmp_path / "mlp.toml"), "--no-progress"]) == 0
     assert main(["compare", "--data", str(data), "--models", "fno,egnn", "--out", str(tmp_path / "x"),
                  "--no-progress"]) == 2
+
+
+def test_two_species_read_train_calculate(tmp_path):
+    """Cu-Au alloys of varying composition: species read from the file, E0 per species, calculator."""
+    from equigen.io import EquigenCalculator, read_structures
+    from equigen.train import load_model
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(20):
+        atoms = bulk("Cu", "fcc", a=3.75, cubic=True) * (2, 1, 1)
+        numbers = atoms.numbers.copy()
+        numbers[rng.random(len(atoms)) < (k + 1) / 21] = 79      # 0 .. 8 Au atoms of 8
+        atoms.numbers = numbers
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        atoms.get_potential_energy(), atoms.get_forces()
+        frames.append(atoms)
+    path = tmp_path / "cuau.extxyz"
+    ase.io.write(path, frames)
+    structures = read_structures(path)
+    assert sorted({int(z) for d in structures for z in d.z}) == [29, 79]
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model:\n  cutoff: 4.0\n  hidden: 8\n  num_layers: 2\n  num_radial: 4\n"
+                   "train:\n  steps: 5\n  batch_size: 4\n  test_fraction: 0.25\n")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(path), "--model", "egnn", "--config", str(cfg), "--out", str(out),
+                 "--no-progress"]) == 0
+    model = load_model(out / "model.pt")
+    assert model.species.tolist() == [29, 79]
+    # E0: least squares of the training energies on the species counts (the same split as train)
+    from equigen.experiments.own_data import _split
+
+    train_idx, _ = _split(len(frames), 0.25, 0)
+    counts = np.array([[np.sum(frames[i].numbers == z) for z in (29, 79)] for i in train_idx], dtype=float)
+    energies = np.array([frames[i].get_potential_energy() for i in train_idx])
+    expected = np.linalg.lstsq(counts, energies, rcond=None)[0]
+    np.testing.assert_allclose(model.e0.numpy(), expected, rtol=1e-10, atol=1e-10)
+    assert not np.allclose(expected[0], expected[1])
+    atoms = frames[3].copy()
+    atoms.calc = EquigenCalculator(model)
+    with torch.no_grad():
+        ref = model(structures[3])
+    assert abs(atoms.get_potential_energy() - float(ref["energy"])) < 1e-9
+    np.testing.assert_allclose(atoms.get_forces(), ref["forces"].numpy(), atol=1e-10)
+    nickel = bulk("Ni", "fcc", a=3.52)
+    nickel.calc = EquigenCalculator(model)
+    with pytest.raises(ValueError, match=r"atomic numbers \[28\] are not among the model's species \[29, 79\]"):
+        nickel.get_potential_energy()
