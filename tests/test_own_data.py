@@ -219,3 +219,59 @@ def test_two_species_read_train_calculate(tmp_path):
     nickel.calc = EquigenCalculator(model)
     with pytest.raises(ValueError, match=r"atomic numbers \[28\] are not among the model's species \[29, 79\]"):
         nickel.get_potential_energy()
+
+
+def test_non_standard_keys_and_bad_values(cu_file, tmp_path, capsys):
+    """Energies/forces under other names (e.g. REF_energy), NaNs, mixed sizes: clear errors or a working path."""
+    frames = ase.io.read(cu_file, index=":8")
+    for atoms in frames:
+        atoms.info["REF_energy"] = atoms.get_potential_energy()
+        atoms.arrays["REF_forces"] = atoms.get_forces()
+        atoms.calc = None
+    ref = tmp_path / "ref.extxyz"
+    ase.io.write(ref, frames)
+    assert main(["train", "--data", str(ref), "--model", "egnn", "--out", str(tmp_path / "r0")]) == 2
+    assert "REF_forces" in capsys.readouterr().err       # the message lists the keys the file has
+    forces_only = tmp_path / "forces.yaml"
+    forces_only.write_text("data:\n  forces_key: REF_forces\n")
+    assert main(["train", "--data", str(ref), "--model", "egnn", "--config", str(forces_only), "--out",
+                 str(tmp_path / "r0")]) == 2
+    assert "has no energy" in (err := capsys.readouterr().err) and "REF_energy" in err
+    cfg = tmp_path / "keys.yaml"
+    cfg.write_text(_cfg(tmp_path, steps=2).read_text() + "data:\n  energy_key: REF_energy\n  forces_key: REF_forces\n")
+    assert main(["train", "--data", str(ref), "--model", "egnn", "--config", str(cfg), "--out", str(tmp_path / "r1"),
+                 "--no-progress"]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  energy: REF_energy\n")
+    assert main(["train", "--data", str(ref), "--model", "egnn", "--config", str(bad), "--out", str(tmp_path)]) == 2
+    assert "unknown data config keys ['energy']" in capsys.readouterr().err
+    # a NaN in the forces is named, not trained on
+    frames[2].arrays["REF_forces"][0, 0] = np.nan
+    ase.io.write(ref, frames)
+    assert main(["train", "--data", str(ref), "--model", "egnn", "--config", str(cfg), "--out", str(tmp_path / "r2"),
+                 "--no-progress"]) == 2
+    assert "structure 2" in (err := capsys.readouterr().err) and "non-finite forces" in err
+    np.savez(tmp_path / "nan.npz", x=np.full((4, 1, 8), np.nan), y=np.zeros((4, 1, 8)))
+    assert main(["train", "--data", str(tmp_path / "nan.npz"), "--model", "fno", "--out", str(tmp_path)]) == 2
+    assert "NaN" in capsys.readouterr().err
+
+
+def test_compare_default_twins_on_mixed_sizes(cu_file, tmp_path):
+    frames = ase.io.read(cu_file, index=":10")
+    for k in range(6):  # add smaller cells: flat-mlp (fixed size) cannot train on these
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+        atoms.rattle(0.05, seed=100 + k)
+        atoms.calc = EMT()
+        atoms.get_potential_energy(), atoms.get_forces()
+        frames.append(atoms)
+    path = tmp_path / "mixed.extxyz"
+    ase.io.write(path, frames)
+    with pytest.warns(UserWarning, match="flat-mlp left out"):
+        assert main(["compare", "--data", str(path), "--config", str(_cfg(tmp_path, steps=3)), "--out",
+                     str(tmp_path / "cmp"), "--no-progress"]) == 0
+    payload = json.loads((tmp_path / "cmp" / "results.json").read_text())["experiments"][0]
+    assert [r["model"] for r in payload["tables"]["models (test set)"]] == ["egnn", "distance-mlp"]
+    assert any("flat-mlp left out" in n for n in payload["notes"])
+    # asked for explicitly, it is an error naming the sizes
+    assert main(["compare", "--data", str(path), "--models", "egnn,flat-mlp", "--config",
+                 str(_cfg(tmp_path, steps=3)), "--out", str(tmp_path / "cmp2"), "--no-progress"]) == 2

@@ -28,13 +28,14 @@ import inspect
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
 from equigen.experiments.base import Result, versions
 
-__all__ = ["TRAIN_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
+__all__ = ["TRAIN_DEFAULTS", "DATA_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
            "evaluate_field", "TWINS", "FIELD_TWINS"]
 
 TRAIN_DEFAULTS = {
@@ -42,6 +43,7 @@ TRAIN_DEFAULTS = {
     "clip_grad_norm": 10.0, "energy_weight": 1.0, "force_weight": 10.0, "test_fraction": 0.2, "seed": 0,
     "checkpoint_every": 200, "log_every": 10, "dtype": "float64", "augment": None, "threads": None,
 }
+DATA_DEFAULTS = {"energy_key": None, "forces_key": None, "index": ":", "format": None}
 ATOM_MODELS = ("egnn", "tp", "flat-mlp", "raw-mp", "distance-mlp")
 FIELD_MODELS = ("fno", "field-mlp")
 FIELD_TWINS = ("field-mlp",)  # default twins of compare on fields
@@ -50,7 +52,12 @@ AUGMENTED = ("flat-mlp", "raw-mp")  # trained with random rotations unless train
 
 
 def load_config(path) -> dict:
-    """``{"model": {...}, "train": {...}}`` from a YAML or TOML file, with :data:`TRAIN_DEFAULTS` filled in."""
+    """``{"model": {...}, "train": {...}, "data": {...}}`` from a YAML or TOML file, defaults filled in.
+
+    ``train`` gets :data:`TRAIN_DEFAULTS`, ``data`` :data:`DATA_DEFAULTS` (``energy_key`` /
+    ``forces_key``: where the file stores them when not under ASE's standard names, e.g.
+    ``REF_energy``; ``index``, ``format``: as ``ase.io.read``). Atoms files only.
+    """
     if path is None:
         raw = {}
     else:
@@ -78,16 +85,25 @@ def load_config(path) -> dict:
             raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
     if not isinstance(raw, dict):
         raise ValueError(f"the config must be a mapping with sections 'model' and 'train', got {type(raw).__name__}")
-    unknown = sorted(set(raw) - {"model", "train"})
+    unknown = sorted(set(raw) - {"model", "train", "data"})
     if unknown:
         raise ValueError(f"unknown config sections {unknown}; allowed: 'model' (model arguments), 'train' "
-                         f"({', '.join(TRAIN_DEFAULTS)})")
+                         f"({', '.join(TRAIN_DEFAULTS)}), 'data' ({', '.join(DATA_DEFAULTS)})")
+    for section in ("model", "train", "data"):
+        if raw.get(section) is not None and not isinstance(raw[section], dict):
+            raise ValueError(f"config section {section!r} must be a mapping of keys to values, got "
+                             f"{raw[section]!r}")
+    data_cfg = dict(raw.get("data") or {})
+    bad = sorted(set(data_cfg) - set(DATA_DEFAULTS))
+    if bad:
+        raise ValueError(f"unknown data config keys {bad}; allowed: {', '.join(DATA_DEFAULTS)} (names of the energy "
+                         "and forces in the file, and ase.io.read's index and format)")
     train_cfg = dict(raw.get("train") or {})
     bad = sorted(set(train_cfg) - set(TRAIN_DEFAULTS))
     if bad:
         raise ValueError(f"unknown train config keys {bad}; allowed: {', '.join(TRAIN_DEFAULTS)}")
     model_cfg = dict(raw.get("model") or {})
-    return {"model": model_cfg, "train": {**TRAIN_DEFAULTS, **train_cfg}}
+    return {"model": model_cfg, "train": {**TRAIN_DEFAULTS, **train_cfg}, "data": {**DATA_DEFAULTS, **data_cfg}}
 
 
 def _dtype(name) -> torch.dtype:
@@ -180,6 +196,12 @@ def _seeded(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
+
+
+def _read_atoms(path, cfg):
+    from equigen.io import read_structures
+
+    return read_structures(path, dtype=_dtype(cfg["train"]["dtype"]), **cfg["data"])
 
 
 def _build_potential(backbone, structures, model_cfg, dtype):
@@ -381,9 +403,8 @@ def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> d
         if model in FIELD_MODELS:
             raise ValueError(f"--model {model} trains on fields from an .npz file (x, y arrays); {str(data)!r} is "
                              f"not one; atoms models: {', '.join(ATOM_MODELS)}")
-        from equigen.io import read_structures
 
-        structures = read_structures(data, dtype=_dtype(cfg["train"]["dtype"]))
+        structures = _read_atoms(data, cfg)
         train_idx, test_idx = _split(len(structures), cfg["train"]["test_fraction"], cfg["train"]["seed"])
         train_set = [structures[i] for i in train_idx]
         test_set = [structures[i] for i in test_idx]
@@ -413,11 +434,11 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     Each model trains in ``out_dir/<name>/`` (checkpoints there make a rerun resume), from the
     same seed, split and budget as ``train`` uses, so the reference row equals a ``train`` run.
     """
-    from equigen.io import read_structures
     from equigen.nn import count_parameters
 
     fields = is_field_file(data)
     kind, allowed = ("fields (.npz)", FIELD_MODELS) if fields else ("atoms", ATOM_MODELS)
+    default_models = not models
     models = tuple(models) if models else (("fno", *FIELD_TWINS) if fields else ("egnn", *TWINS))
     for m in models:
         _check_model_name(m)
@@ -436,11 +457,17 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     if fields:
         return _compare_fields(data, models, cfg, out_dir, progress, start)
     dtype = _dtype(tcfg["dtype"])
-    structures = read_structures(data, dtype=dtype)
+    structures = _read_atoms(data, cfg)
     train_idx, test_idx = _split(len(structures), tcfg["test_fraction"], tcfg["seed"])
     if not test_idx:
         raise ValueError("compare needs a test set: train.test_fraction must leave at least one structure")
     train_set, test_set = [structures[i] for i in train_idx], [structures[i] for i in test_idx]
+    notes = []
+    sizes = sorted({int(d.z.numel()) for d in structures})
+    if default_models and len(sizes) > 1 and "flat-mlp" in models:
+        models = tuple(m for m in models if m != "flat-mlp")
+        notes.append(f"flat-mlp left out: it needs structures of one size and the file has sizes {sizes}")
+        warnings.warn(f"equigen compare: {notes[-1]}; comparing {', '.join(models)}", stacklevel=2)
     rows, reference = [], None
     for name in models:
         if reference is None:
@@ -464,7 +491,8 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     result.metrics = {f"{r['model']}_force_mae": r["force_mae"] for r in rows}
     result.metrics.update({"num_train": len(train_set), "num_test": len(test_set)})
     result.tables = {"claims": claims, "models (test set)": rows}
-    result.notes = [f"equal budget: {tcfg['steps']} steps of batch {min(int(tcfg['batch_size']), len(train_set))}, "
+    batch = min(int(tcfg["batch_size"]), len(train_set))
+    result.notes = notes + [f"equal budget: {tcfg['steps']} steps of batch {batch}, "
                     f"lr {tcfg['lr']} ({tcfg['schedule']}), seed {tcfg['seed']}; twins' widths matched to "
                     f"{reference} parameters; units as in the data file (force MAE per component)."]
     result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}
