@@ -275,3 +275,14 @@ def test_compare_default_twins_on_mixed_sizes(cu_file, tmp_path):
     # asked for explicitly, it is an error naming the sizes
     assert main(["compare", "--data", str(path), "--models", "egnn,flat-mlp", "--config",
                  str(_cfg(tmp_path, steps=3)), "--out", str(tmp_path / "cmp2"), "--no-progress"]) == 2
+
+
+def test_field_mlp_is_built_for_one_grid():
+    from equigen.nn.baselines import FieldMLP
+
+    twin = FieldMLP(2, 1, (4, 4), hidden=8, dtype=torch.float64)
+    assert twin(torch.randn(3, 2, 4, 4, dtype=torch.float64)).shape == (3, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"takes \(B, 2, 4, 4\)"):
+        twin(torch.randn(3, 2, 5, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="hidden=0"):
+        FieldMLP(2, 1, (4, 4), hidden=0)
