@@ -286,3 +286,22 @@ def test_field_mlp_is_built_for_one_grid():
         twin(torch.randn(3, 2, 5, 4, dtype=torch.float64))
     with pytest.raises(ValueError, match="hidden=0"):
         FieldMLP(2, 1, (4, 4), hidden=0)
+
+
+def test_calculator_forces_and_stress_match_finite_differences(cu_file, tmp_path):
+    """The calculator's forces and stress are derivatives of its energy (checked by ASE's finite differences)."""
+    fd = pytest.importorskip("ase.calculators.fd")
+
+    from equigen.io import EquigenCalculator
+    from equigen.nn import Potential
+
+    torch.manual_seed(0)
+    model = Potential([29], cutoff=4.0, hidden=8, num_layers=2, num_radial=4, dtype=torch.float64)
+    atoms = ase.io.read(cu_file, index=0)
+    atoms.set_cell(atoms.cell[:] @ np.array([[1.0, 0.02, 0.0], [0.0, 0.99, 0.03], [0.0, 0.0, 1.01]]),
+                   scale_atoms=True)  # triclinic
+    atoms.calc = EquigenCalculator(model)
+    np.testing.assert_allclose(atoms.get_forces(), fd.calculate_numerical_forces(atoms, eps=1e-5), atol=1e-7)
+    stress = atoms.get_stress()
+    assert np.abs(stress).max() > 1e-4  # a non-trivial check
+    np.testing.assert_allclose(stress, fd.calculate_numerical_stress(atoms, eps=1e-6), atol=1e-7)
