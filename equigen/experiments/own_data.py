@@ -272,6 +272,14 @@ def _build_field_model(name, x, y, model_cfg, dtype):
     return FieldMLP(x.shape[1], y.shape[1], tuple(x.shape[2:]), dtype=dtype, **model_cfg)
 
 
+def _check_matched(name, params, reference, notes, tolerance=0.1):
+    """Note (and warn) when no width of ``name`` comes within ``tolerance`` of the reference's parameter count."""
+    if abs(params - reference) > tolerance * reference:
+        notes.append(f"{name} has {params} parameters, {100 * (params / reference - 1):+.0f}% from the reference's "
+                     f"{reference}: no width of it comes closer")
+        warnings.warn(f"equigen compare: {notes[-1]}", stacklevel=3)
+
+
 def _matched_field(name, x, y, dtype, target, seed):
     """A field twin whose hidden width gives the parameter count closest to ``target``."""
     from equigen.nn import count_parameters, width_for_params
@@ -344,7 +352,7 @@ def _compare_fields(data, models, cfg, out_dir, progress, start):
     x, y, train_idx, test_idx = _read_field_split(data, tcfg)
     if not test_idx:
         raise ValueError("compare needs a test set: train.test_fraction must leave at least one sample")
-    rows, reference = [], None
+    rows, reference, notes = [], None, []
     for name in models:
         if reference is None:
             with _seeded(tcfg["seed"]):
@@ -352,6 +360,7 @@ def _compare_fields(data, models, cfg, out_dir, progress, start):
             reference = params = count_parameters(model)
         else:
             model, params = _matched_field(name, x, y, x.dtype, reference, tcfg["seed"])
+            _check_matched(name, params, reference, notes)
         summary = _fit_field(model, x[train_idx], y[train_idx], tcfg, out_dir / name, progress)
         rows.append({"model": name, "shift_equivariant": name == "fno", "parameters": params,
                      "steps": summary["step"], "train_s": summary["train_s"],
@@ -365,11 +374,12 @@ def _compare_fields(data, models, cfg, out_dir, progress, start):
     result.metrics = {f"{r['model']}_relative_l2": r["relative_l2"] for r in rows}
     result.metrics.update({"num_train": len(train_idx), "num_test": len(test_idx)})
     result.tables = {"claims": claims, "models (test set)": rows}
-    result.notes = [f"fields {tuple(x.shape[1:])} -> {tuple(y.shape[1:])}; equal budget: {tcfg['steps']} steps of "
-                    f"batch {min(int(tcfg['batch_size']), len(train_idx))}, lr {tcfg['lr']} ({tcfg['schedule']}), "
-                    f"seed {tcfg['seed']}; twins' widths matched to {reference} parameters; relative L2 = "
-                    "|pred - y| / |y| over the test set; shift_error = |f(Sx) - S f(x)| / |f(x)| for random "
-                    "periodic grid shifts S."]
+    batch = min(int(tcfg["batch_size"]), len(train_idx))
+    result.notes = notes + [f"fields {tuple(x.shape[1:])} -> {tuple(y.shape[1:])}; equal budget: "
+                            f"{tcfg['steps']} steps of batch {batch}, lr {tcfg['lr']} ({tcfg['schedule']}), "
+                            f"seed {tcfg['seed']}; twins' widths matched to {reference} parameters; relative L2 = "
+                            "|pred - y| / |y| over the test set; shift_error = |f(Sx) - S f(x)| / |f(x)| for random "
+                            "periodic grid shifts S."]
     result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}
     return result
 
@@ -477,6 +487,7 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
             reference = params
         else:
             model, params = _matched(name, structures, cfg["model"], dtype, reference, tcfg["seed"])
+            _check_matched(name, params, reference, notes)
         augment = tcfg["augment"] if tcfg["augment"] is not None else name in AUGMENTED
         _, summary = _fit_potential(model, train_set, tcfg, out_dir / name, augment=augment, progress=progress)
         metrics = evaluate_potential(model, test_set)
