@@ -161,7 +161,9 @@ def _make_calculator_class():
     class EquigenCalculator(Calculator):
         """ASE calculator around a :class:`~equigen.nn.Potential`: energy, free_energy, forces, stress.
 
-        ``EquigenCalculator(model, device=None)``: the model's own dtype is used for positions.
+        ``EquigenCalculator(model, device=None)``: ``model`` is a trained Potential or the path of
+        one saved by :func:`~equigen.train.save_model` (``equigen train`` writes ``run/model.pt``);
+        the model's own dtype is used for positions.
         Stress (``dE/d strain / V``, ASE's sign and Voigt order) is available when all three cell
         directions are periodic. Units: those the model was trained in (eV, Angstrom for ASE tools).
         """
@@ -170,8 +172,13 @@ def _make_calculator_class():
 
         def __init__(self, model, *, device=None, **kwargs):
             super().__init__(**kwargs)
+            if isinstance(model, (str, Path)):
+                from equigen.train import load_model
+
+                model = load_model(model)
             if not hasattr(model, "fit_normalization"):
-                raise TypeError(f"EquigenCalculator wraps an equigen.nn.Potential, got {type(model).__name__}")
+                raise TypeError(f"EquigenCalculator wraps an equigen.nn.Potential (or the path of a saved one, e.g. "
+                                f"run/model.pt from equigen train), got {type(model).__name__}")
             self.model = model.eval()
             if device is not None:
                 self.model.to(device)

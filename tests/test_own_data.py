@@ -57,6 +57,11 @@ def test_train_reload_md_and_resume(cu_file, tmp_path):
     assert abs(atoms.get_potential_energy() - float(ref["energy"])) < 1e-9
     np.testing.assert_allclose(atoms.get_forces(), ref["forces"].numpy(), atol=1e-10)
     assert atoms.get_stress().shape == (6,)
+    by_path = ase.io.read(cu_file, index=0)
+    by_path.calc = EquigenCalculator(out / "model.pt")          # a path works too
+    assert by_path.get_potential_energy() == atoms.get_potential_energy()
+    with pytest.raises(TypeError, match="wraps an equigen.nn.Potential"):
+        EquigenCalculator(torch.nn.Linear(3, 1))
     energies = []
     dyn = VelocityVerlet(atoms, timestep=1.0 * ase.units.fs)
     dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)
