@@ -310,3 +310,14 @@ def test_calculator_forces_and_stress_match_finite_differences(cu_file, tmp_path
     stress = atoms.get_stress()
     assert np.abs(stress).max() > 1e-4  # a non-trivial check
     np.testing.assert_allclose(stress, fd.calculate_numerical_stress(atoms, eps=1e-6), atol=1e-7)
+
+
+def test_time_limit_from_the_config(cu_file, tmp_path):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(_cfg(tmp_path, steps=100000).read_text() + "  time_limit_s: 0.5\n")
+    assert main(["compare", "--data", str(cu_file), "--models", "egnn,distance-mlp", "--config", str(cfg),
+                 "--out", str(tmp_path / "cmp"), "--no-progress"]) == 0
+    payload = json.loads((tmp_path / "cmp" / "results.json").read_text())["experiments"][0]
+    rows = payload["tables"]["models (test set)"]
+    assert all(r["stopped_by"] == "time_limit" and 0 < r["steps"] < 100000 for r in rows)
+    assert any("steps reached" in n for n in payload["notes"])

@@ -42,6 +42,7 @@ TRAIN_DEFAULTS = {
     "steps": 1000, "batch_size": 8, "lr": 3e-3, "schedule": "cosine", "warmup_steps": 0, "weight_decay": 0.0,
     "clip_grad_norm": 10.0, "energy_weight": 1.0, "force_weight": 10.0, "test_fraction": 0.2, "seed": 0,
     "checkpoint_every": 200, "log_every": 10, "dtype": "float64", "augment": None, "threads": None,
+    "time_limit_s": None,
 }
 DATA_DEFAULTS = {"energy_key": None, "forces_key": None, "index": ":", "format": None}
 ATOM_MODELS = ("egnn", "tp", "flat-mlp", "raw-mp", "distance-mlp")
@@ -247,7 +248,7 @@ def _fit_potential(model, train_set, cfg, out_dir, *, augment, progress, eval_se
                       seed=cfg["seed"], progress=progress, distributed=False)
     t0 = time.perf_counter()
     summary = trainer.fit(train_set, steps=int(cfg["steps"]), batch_size=batch_size,
-                          collate_fn=Batch.from_data_list)
+                          collate_fn=Batch.from_data_list, time_limit_s=cfg["time_limit_s"])
     summary["train_s"] = time.perf_counter() - t0
     return trainer, summary
 
@@ -270,6 +271,13 @@ def _build_field_model(name, x, y, model_cfg, dtype):
                                dtype=dtype)
     _check_model_keys(FieldMLP, model_cfg, ("in_channels", "out_channels", "spatial", "dtype", "device"))
     return FieldMLP(x.shape[1], y.shape[1], tuple(x.shape[2:]), dtype=dtype, **model_cfg)
+
+
+def _note_time_limit(tcfg, rows, notes):
+    if tcfg["time_limit_s"] is not None:
+        steps = {r["model"]: r["steps"] for r in rows}
+        notes.append(f"budget: at most {tcfg['steps']} steps or {tcfg['time_limit_s']} s of training per model; "
+                     f"steps reached: {steps} (a wall-clock budget depends on the machine and its load)")
 
 
 def _check_matched(name, params, reference, notes, tolerance=0.1):
@@ -298,7 +306,8 @@ def _fit_field(model, x, y, cfg, out_dir, progress):
                       checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"], seed=cfg["seed"],
                       progress=progress, distributed=False)
     t0 = time.perf_counter()
-    summary = trainer.fit((x, y), steps=int(cfg["steps"]), batch_size=min(int(cfg["batch_size"]), x.shape[0]))
+    summary = trainer.fit((x, y), steps=int(cfg["steps"]), batch_size=min(int(cfg["batch_size"]), x.shape[0]),
+                          time_limit_s=cfg["time_limit_s"])
     summary["train_s"] = time.perf_counter() - t0
     return summary
 
@@ -363,8 +372,9 @@ def _compare_fields(data, models, cfg, out_dir, progress, start):
             _check_matched(name, params, reference, notes)
         summary = _fit_field(model, x[train_idx], y[train_idx], tcfg, out_dir / name, progress)
         rows.append({"model": name, "shift_equivariant": name == "fno", "parameters": params,
-                     "steps": summary["step"], "train_s": summary["train_s"],
+                     "steps": summary["step"], "stopped_by": summary["stopped_by"], "train_s": summary["train_s"],
                      **evaluate_field(model, x[test_idx], y[test_idx])})
+    _note_time_limit(tcfg, rows, notes)
     ref = rows[0]
     claims = [{"claim": f"{ref['model']} test relative L2 < {r['model']} test relative L2",
                "measured": f"{ref['relative_l2']:.4g} vs {r['relative_l2']:.4g}",
@@ -492,7 +502,9 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
         _, summary = _fit_potential(model, train_set, tcfg, out_dir / name, augment=augment, progress=progress)
         metrics = evaluate_potential(model, test_set)
         rows.append({"model": name, "equivariant": model.equivariant, "augmented": bool(augment),
-                     "parameters": params, "steps": summary["step"], "train_s": summary["train_s"], **metrics})
+                     "parameters": params, "steps": summary["step"], "stopped_by": summary["stopped_by"],
+                     "train_s": summary["train_s"], **metrics})
+    _note_time_limit(tcfg, rows, notes)
     ref = rows[0]
     claims = [{"claim": f"{ref['model']} force MAE < {r['model']} force MAE", "measured":
                f"{ref['force_mae']:.4g} vs {r['force_mae']:.4g}",
