@@ -148,6 +148,7 @@ OWN_DATA_EXAMPLES = """examples:
   equigen train --data cu.extxyz --model egnn --config cfg.yaml --out run/
   equigen train --data fields.npz --model fno --config cfg.toml --out fno-run/
   equigen compare --data cu.extxyz --config cfg.yaml --out cmp/
+  equigen compare --data fields.npz --config cfg.toml --out fno-cmp/
 
 The config (YAML or TOML) has a `model` section (model arguments: cutoff, hidden, num_layers, ...)
 and a `train` section (steps, batch_size, lr, schedule, energy_weight, force_weight, test_fraction,
@@ -192,8 +193,11 @@ def _cmd_compare(args) -> int:
             "device": "cpu", "data": str(args.data)}
     paths = [write_results([result], Path(args.out), meta), *write_report([result], Path(args.out), meta)]
     for row in result.tables["models (test set)"]:
-        print(f"  {row['model']:>13}: force MAE {row['force_mae']:.4g}, energy MAE/atom "
-              f"{row['energy_mae_per_atom']:.4g}, {row['parameters']} params, {row['train_s']:.1f} s")
+        if "force_mae" in row:
+            errors = f"force MAE {row['force_mae']:.4g}, energy MAE/atom {row['energy_mae_per_atom']:.4g}"
+        else:
+            errors = f"relative L2 {row['relative_l2']:.4g}, shift error {row['shift_error']:.2g}"
+        print(f"  {row['model']:>13}: {errors}, {row['parameters']} params, {row['train_s']:.1f} s")
     for claim in result.tables["claims"]:
         print(f"  {claim['claim']}: {claim['verdict']} ({claim['measured']})")
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -208,7 +212,7 @@ def _add_own_data_commands(sub) -> None:
                          epilog=OWN_DATA_EXAMPLES, formatter_class=fmt)
     trn.add_argument("--data", required=True, help="extxyz / ASE-readable file, or .npz with x and y")
     trn.add_argument("--model", required=True, help="egnn, tp (equivariant); flat-mlp, raw-mp, distance-mlp "
-                                                    "(twins); fno (fields)")
+                                                    "(twins); fno, field-mlp (fields)")
     trn.add_argument("--config", help="YAML or TOML file with 'model' and 'train' sections")
     trn.add_argument("--out", required=True, help="run directory: checkpoints, model.pt, summary.json")
     trn.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -218,8 +222,10 @@ def _add_own_data_commands(sub) -> None:
                                       "(twins' widths matched to the parameter count); writes results.json and "
                                       "report.md/html like `equigen bench`.",
                           epilog=OWN_DATA_EXAMPLES, formatter_class=fmt)
-    cmp_.add_argument("--data", required=True, help="extxyz / ASE-readable file with energies and forces")
-    cmp_.add_argument("--models", help="comma-separated, reference first (default: egnn,flat-mlp,distance-mlp)")
+    cmp_.add_argument("--data", required=True, help="extxyz / ASE-readable file with energies and forces, or .npz "
+                                                    "with x and y (fields)")
+    cmp_.add_argument("--models", help="comma-separated, reference first (default: egnn,flat-mlp,distance-mlp for "
+                                       "atoms; fno,field-mlp for fields)")
     cmp_.add_argument("--config", help="YAML or TOML file with 'model' and 'train' sections")
     cmp_.add_argument("--out", default="compare-out", help="output directory (default: compare-out)")
     cmp_.add_argument("--no-progress", action="store_true", help="no progress bars")

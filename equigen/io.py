@@ -91,11 +91,16 @@ def read_structures(path, *, index=":", format: str | None = None, dtype=torch.f
         forces = _property(atoms, "forces", forces_key, k, path, required=require_forces)
         if energy is None:
             raise ValueError(f"structure {k} of {str(path)!r} has no energy; store it (extxyz: energy=... in the "
-                             "comment line) or name its key with energy_key=")
+                             f"comment line) or name its key with energy_key= (in a config file: data: energy_key:; "
+                             f"per-structure keys there: {sorted(atoms.info)})")
         try:
-            out.append(atoms_to_data(atoms, dtype=dtype, energy=energy, forces=forces))
+            data = atoms_to_data(atoms, dtype=dtype, energy=energy, forces=forces)
         except ValueError as exc:
             raise ValueError(f"structure {k} of {str(path)!r}: {exc}") from None
+        if forces is not None and tuple(data.forces.shape) != tuple(data.pos.shape):
+            raise ValueError(f"structure {k} of {str(path)!r}: forces have shape {tuple(np.shape(forces))} for "
+                             f"{len(atoms)} atoms; expected ({len(atoms)}, 3)")
+        out.append(data)
     return out
 
 
@@ -121,7 +126,9 @@ def _property(atoms, name, key, k, path, required=True):
         return atoms.arrays[name]
     if required:
         raise ValueError(f"structure {k} of {str(path)!r} has no forces; a force field trains on forces (extxyz: a "
-                         "'forces' column), or pass require_forces=False / forces_key=")
+                         f"'forces' column), or name their key with forces_key= (in a config file: data: forces_key:; "
+                         f"per-atom arrays there: {sorted(atoms.arrays)}); read_structures(require_forces=False) "
+                         "reads energies only")
     return None
 
 
@@ -139,7 +146,13 @@ def read_fields(path, *, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tenso
     if missing:
         raise ValueError(f"{str(path)!r} has arrays {sorted(arrays.files)} but needs 'x' (inputs) and 'y' (targets), "
                          "each (B, C, *spatial): np.savez(path, x=x, y=y)")
-    x, y = torch.as_tensor(arrays["x"], dtype=dtype), torch.as_tensor(arrays["y"], dtype=dtype)
+    try:
+        x, y = torch.as_tensor(arrays["x"], dtype=dtype), torch.as_tensor(arrays["y"], dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r}: x and y must be numeric arrays: {exc}") from exc
+    for name, value in (("x", x), ("y", y)):
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{str(path)!r}: {name} has NaN or inf entries; drop or repair those samples")
     if x.dim() < 3 or y.dim() != x.dim() or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
         raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must both be (B, C, *spatial) with the same B "
                          "and grid")
@@ -156,7 +169,9 @@ def _make_calculator_class():
     class EquigenCalculator(Calculator):
         """ASE calculator around a :class:`~equigen.nn.Potential`: energy, free_energy, forces, stress.
 
-        ``EquigenCalculator(model, device=None)``: the model's own dtype is used for positions.
+        ``EquigenCalculator(model, device=None)``: ``model`` is a trained Potential or the path of
+        one saved by :func:`~equigen.train.save_model` (``equigen train`` writes ``run/model.pt``);
+        the model's own dtype is used for positions.
         Stress (``dE/d strain / V``, ASE's sign and Voigt order) is available when all three cell
         directions are periodic. Units: those the model was trained in (eV, Angstrom for ASE tools).
         """
@@ -165,8 +180,13 @@ def _make_calculator_class():
 
         def __init__(self, model, *, device=None, **kwargs):
             super().__init__(**kwargs)
+            if isinstance(model, (str, Path)):
+                from equigen.train import load_model
+
+                model = load_model(model)
             if not hasattr(model, "fit_normalization"):
-                raise TypeError(f"EquigenCalculator wraps an equigen.nn.Potential, got {type(model).__name__}")
+                raise TypeError(f"EquigenCalculator wraps an equigen.nn.Potential (or the path of a saved one, e.g. "
+                                f"run/model.pt from equigen train), got {type(model).__name__}")
             self.model = model.eval()
             if device is not None:
                 self.model.to(device)

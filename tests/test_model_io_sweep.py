@@ -58,7 +58,7 @@ def _examples():
     from equigen.generative.vae import VAE
     from equigen.geometry import BesselBasis
     from equigen.nn import FNO, DistanceMLP, FlatMLP, Potential
-    from equigen.nn.baselines import DenseLinearMap, MLPOperator
+    from equigen.nn.baselines import DenseLinearMap, FieldMLP, MLPOperator
 
     def point(dtype, g):
         return torch.randn(3, 4, 2, generator=g, dtype=dtype), torch.tensor([1, 5, 9])
@@ -95,6 +95,8 @@ def _examples():
         Potential: lambda dtype, g: (Potential([1, 8], cutoff=3.0, hidden=8, num_layers=2, num_radial=4,
                                                dtype=dtype), (_water(dtype, g),)),
         FNO: lambda dtype, g: FNO.symmetry_example(dtype=dtype, generator=g),
+        FieldMLP: lambda dtype, g: (FieldMLP(2, 1, (4, 3), hidden=8, dtype=dtype),
+                                    (torch.randn(2, 2, 4, 3, generator=g, dtype=dtype),)),
     }
 
 

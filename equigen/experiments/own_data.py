@@ -2,26 +2,33 @@
 
 Atoms (any ASE-readable file with energies and forces) train a :class:`~equigen.nn.Potential`
 with the backbone named by ``--model``; fields (``.npz`` with ``x``, ``y`` of shape
-``(B, C, *spatial)``) train an :class:`~equigen.nn.FNO`. Both go through the one
+``(B, C, *spatial)``) train a field model. Both go through the one
 :class:`~equigen.train.Trainer` (progress bar, checkpoints every ``checkpoint_every`` steps, exact
 resume from ``--out``), and the trained model is written with :func:`~equigen.train.save_model`.
+
+Fields train an :class:`~equigen.nn.FNO` (``--model fno``) or its unconstrained twin
+:class:`~equigen.nn.baselines.FieldMLP` (``--model field-mlp``).
 
 A config file (YAML ``.yaml``/``.yml`` or TOML ``.toml``) has two sections: ``model`` (constructor
 arguments of the model, e.g. ``cutoff``, ``hidden``) and ``train`` (the keys of
 :data:`TRAIN_DEFAULTS`). Unknown keys are errors.
 
-``compare`` trains the equivariant model and its unconstrained twins on the same split with the
-same budget (steps, batch size, learning rate, seed; twins' widths chosen to match the
-parameter count) and reports test energy/force errors as an experiment :class:`Result`.
+``compare`` trains the physics-built-in model and its unconstrained twins on the same split with
+the same budget (steps, batch size, learning rate, seed; twins' widths chosen to match the
+parameter count) and reports test errors (energy/force for atoms, relative L2 for fields) as an
+experiment :class:`Result`. Models are initialised from ``train.seed`` alone, so the reference
+row of ``compare`` is the same run as ``train`` with the same config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -38,22 +45,30 @@ from equigen.core.validation import (
 )
 from equigen.experiments.base import Result, versions
 
-__all__ = ["TRAIN_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
-           "TWINS"]
+__all__ = ["TRAIN_DEFAULTS", "DATA_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
+           "evaluate_field", "TWINS", "FIELD_TWINS"]
 
 TRAIN_DEFAULTS = {
     "steps": 1000, "batch_size": 8, "lr": 3e-3, "schedule": "cosine", "warmup_steps": 0, "weight_decay": 0.0,
     "clip_grad_norm": 10.0, "energy_weight": 1.0, "force_weight": 10.0, "test_fraction": 0.2, "seed": 0,
     "checkpoint_every": 200, "log_every": 10, "dtype": "float64", "augment": None, "threads": None,
+    "time_limit_s": None,
 }
+DATA_DEFAULTS = {"energy_key": None, "forces_key": None, "index": ":", "format": None}
 ATOM_MODELS = ("egnn", "tp", "flat-mlp", "raw-mp", "distance-mlp")
-FIELD_MODELS = ("fno",)
+FIELD_MODELS = ("fno", "field-mlp")
+FIELD_TWINS = ("field-mlp",)  # default twins of compare on fields
 TWINS = ("flat-mlp", "distance-mlp")  # default twins of compare (raw-mp can be added with --models)
 AUGMENTED = ("flat-mlp", "raw-mp")  # trained with random rotations unless train.augment says otherwise
 
 
 def load_config(path) -> dict:
-    """``{"model": {...}, "train": {...}}`` from a YAML or TOML file, with :data:`TRAIN_DEFAULTS` filled in."""
+    """``{"model": {...}, "train": {...}, "data": {...}}`` from a YAML or TOML file, defaults filled in.
+
+    ``train`` gets :data:`TRAIN_DEFAULTS`, ``data`` :data:`DATA_DEFAULTS` (``energy_key`` /
+    ``forces_key``: where the file stores them when not under ASE's standard names, e.g.
+    ``REF_energy``; ``index``, ``format``: as ``ase.io.read``). Atoms files only.
+    """
     if path is None:
         raw = {}
     else:
@@ -81,16 +96,26 @@ def load_config(path) -> dict:
             raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
     if not isinstance(raw, dict):
         raise ValueError(f"the config must be a mapping with sections 'model' and 'train', got {type(raw).__name__}")
-    unknown = sorted(set(raw) - {"model", "train"})
+    unknown = sorted(set(raw) - {"model", "train", "data"})
     if unknown:
         raise ValueError(f"unknown config sections {unknown}; allowed: 'model' (model arguments), 'train' "
-                         f"({', '.join(TRAIN_DEFAULTS)})")
+                         f"({', '.join(TRAIN_DEFAULTS)}), 'data' ({', '.join(DATA_DEFAULTS)})")
+    for section in ("model", "train", "data"):
+        if raw.get(section) is not None and not isinstance(raw[section], dict):
+            raise ValueError(f"config section {section!r} must be a mapping of keys to values, got "
+                             f"{raw[section]!r}")
+    data_cfg = dict(raw.get("data") or {})
+    bad = sorted(set(data_cfg) - set(DATA_DEFAULTS))
+    if bad:
+        raise ValueError(f"unknown data config keys {bad}; allowed: {', '.join(DATA_DEFAULTS)} (names of the energy "
+                         "and forces in the file, and ase.io.read's index and format)")
     train_cfg = dict(raw.get("train") or {})
     bad = sorted(set(train_cfg) - set(TRAIN_DEFAULTS))
     if bad:
         raise ValueError(f"unknown train config keys {bad}; allowed: {', '.join(TRAIN_DEFAULTS)}")
     model_cfg = dict(raw.get("model") or {})
-    return {"model": model_cfg, "train": check_train_config({**TRAIN_DEFAULTS, **train_cfg})}
+    return {"model": model_cfg, "train": check_train_config({**TRAIN_DEFAULTS, **train_cfg}),
+            "data": {**DATA_DEFAULTS, **data_cfg}}
 
 
 def check_train_config(cfg: dict) -> dict:
@@ -106,6 +131,7 @@ def check_train_config(cfg: dict) -> dict:
     for key in ("weight_decay", "energy_weight", "force_weight"):
         check_non_negative_float(cfg[key], f"train.{key}")
     check_positive_float(cfg["clip_grad_norm"], "train.clip_grad_norm", allow_none=True)
+    check_positive_float(cfg["time_limit_s"], "train.time_limit_s", allow_none=True)
     check_float(cfg["test_fraction"], "train.test_fraction", min=0.0)
     if cfg["test_fraction"] >= 1:
         raise ValueError(f"train.test_fraction must be in [0, 1), got {cfg['test_fraction']!r}")
@@ -196,6 +222,24 @@ def _split(n: int, test_fraction: float, seed: int):
     return sorted(perm[n_test:]), sorted(perm[:n_test])
 
 
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Build models inside a fork of torch's global RNG seeded with ``seed`` (initialisation from the seed alone).
+
+    ``train`` and ``compare`` both build their models this way, so the same model, data, config
+    and seed give the same initial weights, the same training run and the same test errors.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _read_atoms(path, cfg):
+    from equigen.io import read_structures
+
+    return read_structures(path, dtype=_dtype(cfg["train"]["dtype"]), **cfg["data"])
+
+
 def _build_potential(backbone, structures, model_cfg, dtype):
     from equigen.nn import Potential
 
@@ -210,7 +254,7 @@ def _build_potential(backbone, structures, model_cfg, dtype):
     return Potential(species, backbone=backbone, dtype=dtype, **cfg)
 
 
-def _matched(backbone, structures, model_cfg, dtype, target):
+def _matched(backbone, structures, model_cfg, dtype, target, seed):
     """A twin whose hidden width gives the parameter count closest to ``target``."""
     from equigen.nn import count_parameters, width_for_params
 
@@ -218,7 +262,8 @@ def _matched(backbone, structures, model_cfg, dtype, target):
         return _build_potential(backbone, structures, {**model_cfg, "hidden": w}, dtype)
 
     hidden = width_for_params(make, target, lo=2, hi=1024)
-    model = make(hidden)
+    with _seeded(seed):
+        model = make(hidden)
     return model, count_parameters(model)
 
 
@@ -238,7 +283,7 @@ def _fit_potential(model, train_set, cfg, out_dir, *, augment, progress, eval_se
                       seed=cfg["seed"], progress=progress, distributed=False)
     t0 = time.perf_counter()
     summary = trainer.fit(train_set, steps=int(cfg["steps"]), batch_size=batch_size,
-                          collate_fn=Batch.from_data_list)
+                          collate_fn=Batch.from_data_list, time_limit_s=cfg["time_limit_s"])
     summary["train_s"] = time.perf_counter() - t0
     return trainer, summary
 
@@ -246,36 +291,142 @@ def _fit_potential(model, train_set, cfg, out_dir, *, augment, progress, eval_se
 # ---------------------------------------------------------------------------------------- fields
 
 
-def _fno_loss(model, batch):
+def _field_loss(model, batch):
     x, y = batch
     return torch.nn.functional.mse_loss(model(x), y)
 
 
-def _train_fno(path, config, out_dir, progress):
-    from equigen.io import read_fields
+def _build_field_model(name, x, y, model_cfg, dtype):
     from equigen.nn import FNO
+    from equigen.nn.baselines import FieldMLP
+
+    if name == "fno":
+        _check_model_keys(FNO, model_cfg, ("in_channels", "out_channels", "dtype", "device", "generator"))
+        return FNO.from_config({"ndim": x.dim() - 2, **model_cfg}, in_channels=x.shape[1], out_channels=y.shape[1],
+                               dtype=dtype)
+    _check_model_keys(FieldMLP, model_cfg, ("in_channels", "out_channels", "spatial", "dtype", "device"))
+    return FieldMLP(x.shape[1], y.shape[1], tuple(x.shape[2:]), dtype=dtype, **model_cfg)
+
+
+def _note_time_limit(tcfg, rows, notes):
+    if tcfg["time_limit_s"] is not None:
+        steps = {r["model"]: r["steps"] for r in rows}
+        notes.append(f"budget: at most {tcfg['steps']} steps or {tcfg['time_limit_s']} s of training per model; "
+                     f"steps reached: {steps} (a wall-clock budget depends on the machine and its load)")
+
+
+def _check_matched(name, params, reference, notes, tolerance=0.1):
+    """Note (and warn) when no width of ``name`` comes within ``tolerance`` of the reference's parameter count."""
+    if abs(params - reference) > tolerance * reference:
+        notes.append(f"{name} has {params} parameters, {100 * (params / reference - 1):+.0f}% from the reference's "
+                     f"{reference}: no width of it comes closer")
+        warnings.warn(f"equigen compare: {notes[-1]}", stacklevel=3)
+
+
+def _matched_field(name, x, y, dtype, target, seed):
+    """A field twin whose hidden width gives the parameter count closest to ``target``."""
+    from equigen.nn import count_parameters, width_for_params
+
+    hidden = width_for_params(lambda w: _build_field_model(name, x, y, {"hidden": w}, dtype), target, lo=1, hi=4096)
+    with _seeded(seed):
+        model = _build_field_model(name, x, y, {"hidden": hidden}, dtype)
+    return model, count_parameters(model)
+
+
+def _fit_field(model, x, y, cfg, out_dir, progress):
     from equigen.train import Trainer
 
-    cfg = config["train"]
-    x, y = read_fields(path, dtype=_dtype(cfg["dtype"]))
-    _check_model_keys(FNO, config["model"], ("in_channels", "out_channels", "dtype", "device", "generator"))
-    model_cfg = {"ndim": x.dim() - 2, **config["model"]}
-    model = FNO.from_config(model_cfg, in_channels=x.shape[1], out_channels=y.shape[1], dtype=x.dtype)
-    train_idx, test_idx = _split(x.shape[0], cfg["test_fraction"], cfg["seed"])
-    trainer = Trainer(model, _fno_loss, lr=cfg["lr"], weight_decay=cfg["weight_decay"], schedule=cfg["schedule"],
+    trainer = Trainer(model, _field_loss, lr=cfg["lr"], weight_decay=cfg["weight_decay"], schedule=cfg["schedule"],
                       warmup_steps=cfg["warmup_steps"], clip_grad_norm=cfg["clip_grad_norm"], out_dir=out_dir,
                       checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"], seed=cfg["seed"],
                       progress=progress, distributed=False)
     t0 = time.perf_counter()
-    summary = trainer.fit((x[train_idx], y[train_idx]), steps=int(cfg["steps"]),
-                          batch_size=min(int(cfg["batch_size"]), len(train_idx)))
+    summary = trainer.fit((x, y), steps=int(cfg["steps"]), batch_size=min(int(cfg["batch_size"]), x.shape[0]),
+                          time_limit_s=cfg["time_limit_s"])
     summary["train_s"] = time.perf_counter() - t0
+    return summary
+
+
+def evaluate_field(model, x, y, *, shifts_seed: int = 0) -> dict:
+    """Test errors of a field model: relative L2 and MSE, and how far it is from commuting with grid shifts.
+
+    ``shift_error`` is ``|f(S x) - S f(x)| / |f(x)|`` for one random integer shift ``S`` of the
+    grid per sample (periodic roll): about 1e-7 (float32) for an FNO, whatever the data; a twin
+    shows how much of that symmetry it learned.
+    """
+    g = torch.Generator().manual_seed(shifts_seed)
+    model.eval()
+    with torch.no_grad():
+        pred = model(x)
+        shifted_in, shifted_out = [], []
+        for k in range(x.shape[0]):
+            s = tuple(int(torch.randint(0, n, (1,), generator=g)) for n in x.shape[2:])
+            dims = tuple(range(1, x.dim() - 1))
+            shifted_in.append(torch.roll(x[k], s, dims))
+            shifted_out.append(torch.roll(pred[k], s, dims))
+        shift_pred = model(torch.stack(shifted_in))
+    model.train()
+    return {"relative_l2": float((pred - y).norm() / y.norm()), "mse": float(((pred - y) ** 2).mean()),
+            "shift_error": float((shift_pred - torch.stack(shifted_out)).norm() / pred.norm())}
+
+
+def _read_field_split(path, cfg):
+    from equigen.io import read_fields
+
+    x, y = read_fields(path, dtype=_dtype(cfg["dtype"]))
+    train_idx, test_idx = _split(x.shape[0], cfg["test_fraction"], cfg["seed"])
+    return x, y, train_idx, test_idx
+
+
+def _train_field(path, model_name, config, out_dir, progress):
+    cfg = config["train"]
+    x, y, train_idx, test_idx = _read_field_split(path, cfg)
+    with _seeded(cfg["seed"]):
+        model = _build_field_model(model_name, x, y, config["model"], x.dtype)
+    summary = _fit_field(model, x[train_idx], y[train_idx], cfg, out_dir, progress)
     if test_idx:
-        with torch.no_grad():
-            pred = model(x[test_idx])
-            err = (pred - y[test_idx]).norm() / y[test_idx].norm()
-        summary["test"] = {"relative_l2": float(err), "num_test": len(test_idx)}
+        summary["test"] = {**evaluate_field(model, x[test_idx], y[test_idx]), "num_test": len(test_idx)}
     return model, summary
+
+
+def _compare_fields(data, models, cfg, out_dir, progress, start):
+    from equigen.nn import count_parameters
+
+    tcfg = cfg["train"]
+    x, y, train_idx, test_idx = _read_field_split(data, tcfg)
+    if not test_idx:
+        raise ValueError("compare needs a test set: train.test_fraction must leave at least one sample")
+    rows, reference, notes = [], None, []
+    for name in models:
+        if reference is None:
+            with _seeded(tcfg["seed"]):
+                model = _build_field_model(name, x, y, cfg["model"], x.dtype)
+            reference = params = count_parameters(model)
+        else:
+            model, params = _matched_field(name, x, y, x.dtype, reference, tcfg["seed"])
+            _check_matched(name, params, reference, notes)
+        summary = _fit_field(model, x[train_idx], y[train_idx], tcfg, out_dir / name, progress)
+        rows.append({"model": name, "shift_equivariant": name == "fno", "parameters": params,
+                     "steps": summary["step"], "stopped_by": summary["stopped_by"], "train_s": summary["train_s"],
+                     **evaluate_field(model, x[test_idx], y[test_idx])})
+    _note_time_limit(tcfg, rows, notes)
+    ref = rows[0]
+    claims = [{"claim": f"{ref['model']} test relative L2 < {r['model']} test relative L2",
+               "measured": f"{ref['relative_l2']:.4g} vs {r['relative_l2']:.4g}",
+               "verdict": "supported" if ref["relative_l2"] < r["relative_l2"] else "not supported"} for r in rows[1:]]
+    result = Result("compare", {"data": str(data), "models": list(models), **cfg}, int(tcfg["seed"]),
+                    versions=versions())
+    result.metrics = {f"{r['model']}_relative_l2": r["relative_l2"] for r in rows}
+    result.metrics.update({"num_train": len(train_idx), "num_test": len(test_idx)})
+    result.tables = {"claims": claims, "models (test set)": rows}
+    batch = min(int(tcfg["batch_size"]), len(train_idx))
+    result.notes = notes + [f"fields {tuple(x.shape[1:])} -> {tuple(y.shape[1:])}; equal budget: "
+                            f"{tcfg['steps']} steps of batch {batch}, lr {tcfg['lr']} ({tcfg['schedule']}), "
+                            f"seed {tcfg['seed']}; twins' widths matched to {reference} parameters; relative L2 = "
+                            "|pred - y| / |y| over the test set; shift_error = |f(Sx) - S f(x)| / |f(x)| for random "
+                            "periodic grid shifts S."]
+    result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}
+    return result
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -283,7 +434,8 @@ def _train_fno(path, config, out_dir, progress):
 
 def _check_model_name(name, option="--model"):
     if name not in ATOM_MODELS + FIELD_MODELS:
-        raise ValueError(f"{option} {name!r} is not known; atoms: {', '.join(ATOM_MODELS)}; fields (.npz): fno")
+        raise ValueError(f"{option} {name!r} is not known; atoms: {', '.join(ATOM_MODELS)}; fields (.npz): "
+                         f"{', '.join(FIELD_MODELS)}")
 
 
 def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> dict:
@@ -298,19 +450,21 @@ def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> d
     if threads:
         torch.set_num_threads(int(threads))
     if is_field_file(data):
-        if model != "fno":
-            raise ValueError(f"{str(data)!r} holds fields (.npz): use --model fno, not {model!r}")
-        trained, summary = _train_fno(data, cfg, out_dir, progress)
+        if model not in FIELD_MODELS:
+            raise ValueError(f"{str(data)!r} holds fields (.npz): use --model {' or '.join(FIELD_MODELS)}, "
+                             f"not {model!r}")
+        trained, summary = _train_field(data, model, cfg, out_dir, progress)
     else:
-        if model == "fno":
-            raise ValueError(f"--model fno trains on fields from an .npz file (x, y arrays); {str(data)!r} is not one")
-        from equigen.io import read_structures
+        if model in FIELD_MODELS:
+            raise ValueError(f"--model {model} trains on fields from an .npz file (x, y arrays); {str(data)!r} is "
+                             f"not one; atoms models: {', '.join(ATOM_MODELS)}")
 
-        structures = read_structures(data, dtype=_dtype(cfg["train"]["dtype"]))
+        structures = _read_atoms(data, cfg)
         train_idx, test_idx = _split(len(structures), cfg["train"]["test_fraction"], cfg["train"]["seed"])
         train_set = [structures[i] for i in train_idx]
         test_set = [structures[i] for i in test_idx]
-        trained = _build_potential(model, structures, cfg["model"], _dtype(cfg["train"]["dtype"]))
+        with _seeded(cfg["train"]["seed"]):
+            trained = _build_potential(model, structures, cfg["model"], _dtype(cfg["train"]["dtype"]))
         augment = cfg["train"]["augment"] if cfg["train"]["augment"] is not None else model in AUGMENTED
         _, summary = _fit_potential(trained, train_set, cfg["train"], out_dir, augment=augment, progress=progress)
         if test_set:
@@ -325,20 +479,27 @@ def train(data, model: str, *, config=None, out_dir, progress: bool = True) -> d
 
 
 def compare(data, *, models=None, config=None, out_dir, progress: bool = False) -> Result:
-    """Train the equivariant model and its twins on ``data`` with one budget; returns a :class:`Result`.
+    """Train the physics-built-in model and its twins on ``data`` with one budget; returns a :class:`Result`.
 
-    ``models``: backbones to compare, the first being the physics-built-in reference
-    (default ``("egnn", *TWINS)``). Each model trains in ``out_dir/<name>/`` (checkpoints there make
-    a rerun resume). Parameter counts of the twins are matched to the first model's.
+    Atoms (an ASE-readable file): ``models`` are backbones of :class:`~equigen.nn.Potential`
+    (default ``("egnn", *TWINS)``), compared by test force MAE. Fields (``.npz``): ``models`` from
+    :data:`FIELD_MODELS` (default ``("fno", *FIELD_TWINS)``), compared by test relative L2. The
+    first model is the reference and is built from the config's ``model`` section; the twins get
+    their default architecture with the hidden width that matches the reference's parameter count.
+    Each model trains in ``out_dir/<name>/`` (checkpoints there make a rerun resume), from the
+    same seed, split and budget as ``train`` uses, so the reference row equals a ``train`` run.
     """
-    from equigen.io import read_structures
     from equigen.nn import count_parameters
 
-    models = tuple(models) if models else ("egnn", *TWINS)
+    fields = is_field_file(data)
+    kind, allowed = ("fields (.npz)", FIELD_MODELS) if fields else ("atoms", ATOM_MODELS)
+    default_models = not models
+    models = tuple(models) if models else (("fno", *FIELD_TWINS) if fields else ("egnn", *TWINS))
     for m in models:
         _check_model_name(m, "--models")
-        if m in FIELD_MODELS:
-            raise ValueError("compare runs on atoms (force fields); for fields train --model fno")
+        if m not in allowed:
+            raise ValueError(f"--models: {m!r} does not train on {kind} ({str(data)!r}); choose from "
+                             f"{', '.join(allowed)}")
     if len(models) < 2:
         raise ValueError(f"--models {list(models)}: give the reference model and at least one twin")
     cfg = load_config(config)
@@ -348,26 +509,37 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    if fields:
+        return _compare_fields(data, models, cfg, out_dir, progress, start)
     dtype = _dtype(tcfg["dtype"])
-    structures = read_structures(data, dtype=dtype)
-    train_idx, test_idx = _split(len(structures), tcfg["test_fraction"] or 0.2, tcfg["seed"])
+    structures = _read_atoms(data, cfg)
+    train_idx, test_idx = _split(len(structures), tcfg["test_fraction"], tcfg["seed"])
     if not test_idx:
         raise ValueError("compare needs a test set: train.test_fraction must leave at least one structure")
     train_set, test_set = [structures[i] for i in train_idx], [structures[i] for i in test_idx]
+    notes = []
+    sizes = sorted({int(d.z.numel()) for d in structures})
+    if default_models and len(sizes) > 1 and "flat-mlp" in models:
+        models = tuple(m for m in models if m != "flat-mlp")
+        notes.append(f"flat-mlp left out: it needs structures of one size and the file has sizes {sizes}")
+        warnings.warn(f"equigen compare: {notes[-1]}; comparing {', '.join(models)}", stacklevel=2)
     rows, reference = [], None
     for name in models:
-        torch.manual_seed(tcfg["seed"])
         if reference is None:
-            model = _build_potential(name, structures, cfg["model"], dtype)
+            with _seeded(tcfg["seed"]):
+                model = _build_potential(name, structures, cfg["model"], dtype)
             params = count_parameters(model)
             reference = params
         else:
-            model, params = _matched(name, structures, cfg["model"], dtype, reference)
+            model, params = _matched(name, structures, cfg["model"], dtype, reference, tcfg["seed"])
+            _check_matched(name, params, reference, notes)
         augment = tcfg["augment"] if tcfg["augment"] is not None else name in AUGMENTED
         _, summary = _fit_potential(model, train_set, tcfg, out_dir / name, augment=augment, progress=progress)
         metrics = evaluate_potential(model, test_set)
         rows.append({"model": name, "equivariant": model.equivariant, "augmented": bool(augment),
-                     "parameters": params, "steps": summary["step"], "train_s": summary["train_s"], **metrics})
+                     "parameters": params, "steps": summary["step"], "stopped_by": summary["stopped_by"],
+                     "train_s": summary["train_s"], **metrics})
+    _note_time_limit(tcfg, rows, notes)
     ref = rows[0]
     claims = [{"claim": f"{ref['model']} force MAE < {r['model']} force MAE", "measured":
                f"{ref['force_mae']:.4g} vs {r['force_mae']:.4g}",
@@ -377,7 +549,8 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     result.metrics = {f"{r['model']}_force_mae": r["force_mae"] for r in rows}
     result.metrics.update({"num_train": len(train_set), "num_test": len(test_set)})
     result.tables = {"claims": claims, "models (test set)": rows}
-    result.notes = [f"equal budget: {tcfg['steps']} steps of batch {min(int(tcfg['batch_size']), len(train_set))}, "
+    batch = min(int(tcfg["batch_size"]), len(train_set))
+    result.notes = notes + [f"equal budget: {tcfg['steps']} steps of batch {batch}, "
                     f"lr {tcfg['lr']} ({tcfg['schedule']}), seed {tcfg['seed']}; twins' widths matched to "
                     f"{reference} parameters; units as in the data file (force MAE per component)."]
     result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}

@@ -1,9 +1,12 @@
-"""Unconstrained twins of the spectral operators: a dense linear map and a small MLP.
+"""Unconstrained twins of the spectral operators: a dense linear map and small MLPs.
 
 These know nothing about translations, reflections or mass: they are what a
 :class:`~equigen.nn.fourier_operator.FourierOperator` is compared against in the "fick"
 experiment. Both map a field ``(..., *spatial)`` to a field of the same shape, over one step.
 They declare no symmetry (``symmetry = None``): any equivariance they show is learned.
+:class:`FieldMLP` is the twin of :class:`~equigen.nn.FNO`: the same ``(B, C_in, *grid) ->
+(B, C_out, *grid)`` map, by an MLP on the whole flattened grid (no shift symmetry, tied to one
+grid size).
 
 Example::
 
@@ -23,7 +26,7 @@ import torch
 from equigen._configurable import configurable
 from equigen.core.validation import check_non_negative_int, check_positive_float, check_tensor
 
-__all__ = ["DenseLinearMap", "MLPOperator"]
+__all__ = ["DenseLinearMap", "MLPOperator", "FieldMLP"]
 
 
 def _check_pairs(u0, u1, ndim):
@@ -157,3 +160,48 @@ class MLPOperator(torch.nn.Module):
             loss.backward()
             opt.step()
         return m
+
+
+@configurable
+class FieldMLP(torch.nn.Module):
+    """MLP on the flattened field: ``(B, in_channels, *spatial) -> (B, out_channels, *spatial)``.
+
+    The unconstrained twin of :class:`~equigen.nn.FNO`: ``num_layers`` linear maps (GELU between
+    them) from all ``in_channels * prod(spatial)`` values to all ``out_channels * prod(spatial)``
+    outputs, so every output point may depend on every input point with its own weights.
+    ``spatial``: the grid shape it is built for (other grids are an error).
+    Symmetry: none (grid shifts are not built in).
+
+    Example::
+
+        twin = FieldMLP(1, 1, (16, 16), hidden=64)
+        twin(torch.randn(4, 1, 16, 16)).shape     # (4, 1, 16, 16)
+    """
+
+    symmetry = None  # unconstrained twin: guarantees nothing
+
+    def __init__(self, in_channels: int, out_channels: int, spatial, *, hidden: int = 128, num_layers: int = 2,
+                 dtype=None, device=None):
+        super().__init__()
+        spatial = (spatial,) if isinstance(spatial, int) else tuple(int(n) for n in spatial)
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("hidden", hidden),
+                            ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if not spatial or any(n < 1 for n in spatial):
+            raise ValueError(f"spatial={spatial!r} must be the grid shape, e.g. (32, 32)")
+        self.in_channels, self.out_channels, self.spatial = in_channels, out_channels, spatial
+        n = math.prod(spatial)
+        sizes = [in_channels * n] + [hidden] * (num_layers - 1) + [out_channels * n]
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b, dtype=dtype, device=device))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.GELU())
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 + len(self.spatial) or x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.spatial:
+            raise ValueError(f"x has shape {tuple(x.shape)}; this FieldMLP takes (B, {self.in_channels}, "
+                             f"{', '.join(map(str, self.spatial))}) (it is built for one grid)")
+        return self.net(x.flatten(1)).reshape(x.shape[0], self.out_channels, *self.spatial)

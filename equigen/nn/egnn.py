@@ -24,7 +24,7 @@ from torch import nn
 
 from equigen._configurable import configurable
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_int
-from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, safe_norm
+from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, polynomial_cutoff, safe_norm
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import (
     check_edge_index,
@@ -80,7 +80,9 @@ class EGNNLayer(nn.Module):
         message_norm: messages are summed and divided by this constant.
 
     Shapes: ``h (N, F_in)``, ``pos (N, n)`` any n, ``edge_index (2, E)`` long (source j,
-    target i), ``shifts (E, n)``, ``edge_attr (E, edge_features)``, ``vel (N, n)``.
+    target i), ``shifts (E, n)``, ``edge_attr (E, edge_features)``, ``vel (N, n)``, and
+    ``edge_weight (E,)``: invariant weights multiplying each message and coordinate step (a
+    smooth cutoff envelope makes the layer's output continuous as neighbours enter the graph).
     Returns ``(h_out (N, F_out), pos_out (N, n))``, plus ``vel_out`` when ``vel`` is given.
 
     Symmetry: E(n) x permutations (h invariant, pos/vel equivariant).
@@ -117,7 +119,8 @@ class EGNNLayer(nn.Module):
             self.phi_x = _mlp([hidden_features, hidden_features, 1], act, **kw)
             self.phi_v = _mlp([in_features, hidden_features, 1], act, **kw)
 
-    def forward(self, h, pos=None, edge_index=None, *, shifts=None, edge_attr=None, vel=None, _checked=False):
+    def forward(self, h, pos=None, edge_index=None, *, shifts=None, edge_attr=None, vel=None, edge_weight=None,
+                _checked=False):
         h, pos, edge_index, shifts, edge_attr, vel = _unpack_data(h, pos, edge_index, shifts, edge_attr, vel)
         pos = check_pos(pos, like=self, finite=not _checked)  # _checked: EGNN already checked its inputs
         n_nodes, dim = pos.shape
@@ -139,6 +142,9 @@ class EGNNLayer(nn.Module):
         d2 = (diff * diff).sum(-1, keepdim=True)
         parts = [h[dst], h[src], d2] + ([edge_attr] if self.edge_features else [])
         m = self.phi_e(torch.cat(parts, dim=-1))
+        if edge_weight is not None:
+            edge_weight = check_nodes(edge_weight.reshape(-1, 1), edge_index.shape[1], 1, "edge_weight")
+            m = m * edge_weight
         agg = scatter_sum(m, dst, n_nodes) / self.message_norm
         h_new = self.phi_h(torch.cat([h, agg], dim=-1))
         if self.out_features == self.in_features:
@@ -147,7 +153,9 @@ class EGNNLayer(nn.Module):
             return (h_new, pos) if vel is None else (h_new, pos, vel)
         unit = diff / (safe_norm(diff, keepdim=True) + self.norm_constant)
         step = unit * (self.coords_range * torch.tanh(self.phi_x(m)))
-        degree = scatter_sum(torch.ones_like(d2), dst, n_nodes).clamp(min=1)
+        if edge_weight is not None:
+            step = step * edge_weight
+        degree = scatter_sum(torch.ones_like(d2) if edge_weight is None else edge_weight, dst, n_nodes).clamp(min=1)
         dx = scatter_sum(step, dst, n_nodes) / degree
         if vel is None:
             return h_new, pos + dx
@@ -173,7 +181,10 @@ class EGNN(nn.Module):
     (plus ``vel_out`` with ``vel``); ``h`` may also be a PyG ``Data``/``Batch`` carrying
     ``x``, ``pos``, ``edge_index`` (and optionally ``shifts``, ``edge_attr``, ``vel``).
     With ``num_radial > 0`` every layer also sees a Bessel basis (smooth ``cutoff``) of the
-    input distances as invariant edge attributes.
+    input distances as invariant edge attributes. With ``smooth_cutoff=True`` (needs ``cutoff``)
+    every message is also multiplied by the polynomial envelope ``u(r / cutoff)`` of the input
+    distance, so outputs (and energies built on them) vary smoothly, with two continuous
+    derivatives, when an atom crosses the cutoff: what molecular dynamics needs to conserve energy.
     Shapes as in :class:`EGNNLayer`, ``h_out (N, out_features)``; positions in any dimension n.
 
     Symmetry: E(n) x permutations (h invariant, pos/vel equivariant).
@@ -189,11 +200,14 @@ class EGNN(nn.Module):
     def __init__(self, in_features: int, hidden_features: int, out_features: int, num_layers: int = 4, *,
                  edge_features: int = 0, num_radial: int = 0, cutoff: float | None = None, update_pos: bool = True,
                  coords_range: float = 1.0, norm_constant: float = 1.0, message_norm: float = 1.0, act=nn.SiLU,
-                 dtype=None, device=None):
+                 smooth_cutoff: bool = False, dtype=None, device=None):
         super().__init__()
         in_features = _positive_int(in_features, "in_features")
         hidden_features = _positive_int(hidden_features, "hidden_features")
         out_features = _positive_int(out_features, "out_features")
+        if smooth_cutoff and cutoff is None:
+            raise ValueError("smooth_cutoff=True needs a cutoff (the radius where the envelope reaches 0)")
+        self.smooth_cutoff = bool(smooth_cutoff)
         num_layers = _positive_int(num_layers, "num_layers")
         self.in_features, self.hidden_features, self.out_features = in_features, hidden_features, out_features
         check_non_negative_int(num_radial, "num_radial")
@@ -220,14 +234,19 @@ class EGNN(nn.Module):
             vel = check_nodes(vel, pos.shape[0], pos.shape[1], "vel", like=self)
         if isinstance(edge_attr, torch.Tensor):
             check_finite(edge_attr, "edge_attr")
-        if self.num_radial:
+        weight = None
+        if self.num_radial or self.smooth_cutoff:
             edge_index = check_edge_index(edge_index, pos.shape[0])
             r = safe_norm(edge_vectors(pos, edge_index, check_shifts(shifts, edge_index.shape[1], pos.shape[1], pos)))
-            rbf = bessel_basis(r, self.cutoff, self.num_radial)
-            edge_attr = rbf if edge_attr is None else torch.cat([edge_attr, rbf], dim=-1)
+            if self.num_radial:
+                rbf = bessel_basis(r, self.cutoff, self.num_radial)
+                edge_attr = rbf if edge_attr is None else torch.cat([edge_attr, rbf], dim=-1)
+            if self.smooth_cutoff:
+                weight = polynomial_cutoff(r, self.cutoff)
         h = self.embed(h)
         for layer in self.layers:
-            out = layer(h, pos, edge_index, shifts=shifts, edge_attr=edge_attr, vel=vel, _checked=True)
+            out = layer(h, pos, edge_index, shifts=shifts, edge_attr=edge_attr, vel=vel, edge_weight=weight,
+                        _checked=True)
             h, pos = out[0], out[1]
             vel = out[2] if vel is not None else None
         h = self.out(h)

@@ -15,7 +15,8 @@ where ``e_i`` are the backbone's per-atom outputs (a graph-level output for the
 ``energy_shift`` and ``energy_scale`` are buffers: they travel with the weights in
 :func:`~equigen.train.save_model` files.
 
-Backbones (``backbone=``): ``"egnn"`` (E(3) x permutations, :class:`~equigen.nn.EGNN`), ``"tp"``
+Backbones (``backbone=``): ``"egnn"`` (E(3) x permutations, :class:`~equigen.nn.EGNN` with its smooth
+cutoff envelope on every message), ``"tp"``
 (an e3nn :class:`~equigen.nn.TensorProductNet`), and the unconstrained twins ``"flat-mlp"``
 (:class:`~equigen.nn.FlatMLP` on the coordinates of a fixed number of atoms; no symmetry),
 ``"raw-mp"`` (:class:`~equigen.nn.RawMessagePassing`; permutations only) and ``"distance-mlp"``
@@ -138,7 +139,7 @@ class Potential(nn.Module):
         self.per_atom = backbone != "distance-mlp"
         if backbone == "egnn":
             self.net = EGNN(s, hidden, hidden, num_layers, num_radial=num_radial, cutoff=cutoff, update_pos=False,
-                            **kw)
+                            smooth_cutoff=True, **kw)
         elif backbone == "tp":
             vec = max(hidden // 4, 1)
             self.net = TensorProductNet(f"{s}x0e", f"{hidden}x0e+{vec}x1o", f"{hidden}x0e", num_layers,
