@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from equigen.core.validation import InputTypeError, check_positive_float
+from equigen.core.validation import InputTypeError, check_finite, check_positive_float
 
 __all__ = ["radius_graph", "edge_vectors", "safe_norm", "polynomial_cutoff", "bessel_basis", "BesselBasis"]
 
@@ -26,9 +26,7 @@ def _check_pos(pos) -> torch.Tensor:
         raise ValueError(f"pos must have shape (N, n), got {tuple(pos.shape)}; flatten batches and pass `batch`")
     if not pos.is_floating_point():
         raise ValueError(f"pos must be floating point, got {pos.dtype}")
-    if not torch.isfinite(pos).all():
-        raise ValueError("pos contains NaN or Inf")
-    return pos
+    return check_finite(pos, "pos")
 
 
 def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = None, loop: bool = False,

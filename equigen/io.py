@@ -55,7 +55,7 @@ def atoms_to_data(atoms, *, dtype=torch.float64, energy=None, forces=None):
         data.forces = torch.as_tensor(np.asarray(forces), dtype=dtype).reshape(-1, 3)
     for name in ("pos", "cell", "energy", "forces"):
         if name in data:
-            check_finite(data[name], name, fix="fix or drop this structure in the data file")
+            check_finite(data[name], name, fix="drop or repair this structure before training")
     return data
 
 
@@ -151,13 +151,10 @@ def read_fields(path, *, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tenso
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{str(path)!r}: x and y must be numeric arrays: {exc}") from exc
     for name, value in (("x", x), ("y", y)):
-        if not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{str(path)!r}: {name} has NaN or inf entries; drop or repair those samples")
+        check_finite(value, f"{name} in {str(path)!r}", fix="drop or repair those samples")
     if x.dim() < 3 or y.dim() != x.dim() or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
         raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must both be (B, C, *spatial) with the same B "
                          "and grid")
-    for name, t in (("x", x), ("y", y)):
-        check_finite(t, f"{str(path)!r}: {name}", fix="fix or drop those samples in the data file")
     return x, y
 
 

@@ -61,12 +61,12 @@ def check_finite(x, name: str, *, fix: str = "remove or replace the non-finite e
         if (x.is_floating_point() or x.is_complex()) and not is_compiling() and x.numel() \
                 and not bool(torch.isfinite(x).all()):
             nan = int(torch.isnan(x).sum())
-            raise ValueError(f"{name} contains NaN or Inf ({nan} NaN, {int((~torch.isfinite(x)).sum()) - nan} Inf "
-                             f"in {describe(x)}); {fix}")
+            raise ValueError(f"non-finite {name} ({nan} NaN, {int((~torch.isfinite(x)).sum()) - nan} Inf in "
+                             f"{describe(x)}): {fix}")
         return x
     arr = np.asarray(x)
     if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf (got {describe(x)}); {fix}")
+        raise ValueError(f"non-finite {name} (NaN or Inf in {describe(x)}): {fix}")
     return x
 
 

@@ -81,9 +81,7 @@ class ParticleSystem:
         if x.dim() < 2 or x.shape[-2:] != (self.num_particles, self.dim):
             raise ValueError(f"{argument} must have shape (..., {self.num_particles}, {self.dim}) for {self.name} "
                              f"({self.num_particles} particles in {self.dim}-D), got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{argument} contains NaN or Inf")
-        return x
+        return check_finite(x, argument)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Total energy ``(..., N, d) -> (...)`` (module doc for the formulas)."""

@@ -45,7 +45,7 @@ import numpy as np
 import scipy.fft
 import torch
 
-from equigen.core.validation import check_float, check_int, check_positive_int
+from equigen.core.validation import check_finite, check_float, check_int, check_positive_int
 from equigen.nn.sine import dst1n, idst1n, interior, pad_boundary
 
 __all__ = ["BOUNDARIES", "solve_periodic", "solve_dirichlet", "solve", "laplacian", "pde_residual",
@@ -76,8 +76,7 @@ def _check_rho(rho, ndim, argument="rho", min_size=1):
                          f"e.g. (N, N) or (batch, 1, N, N)")
     if any(n < min_size for n in rho.shape[rho.dim() - ndim:]):
         raise ValueError(f"{argument} has shape {tuple(rho.shape)}: every spatial size must be >= {min_size}")
-    if not torch.isfinite(rho).all():
-        raise ValueError(f"{argument} contains NaN or Inf ({int((~torch.isfinite(rho)).sum())} entries)")
+    check_finite(rho, argument)
 
 
 def _check_laplacian(laplacian):

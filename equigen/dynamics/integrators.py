@@ -50,7 +50,7 @@ from typing import ClassVar
 
 import torch
 
-from equigen.core.validation import InputTypeError, check_positive_int
+from equigen.core.validation import InputTypeError, check_finite, check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
 
@@ -172,8 +172,7 @@ def _check_state(system, q, p, names=("q", "p")):
     if q.dtype != p.dtype:
         raise InputTypeError(f"{nq} is {q.dtype} but {np_} is {p.dtype}; cast both to one dtype with .to({q.dtype})")
     for name, x in ((nq, q), (np_, p)):
-        if not torch.isfinite(x.detach()).all():
-            raise ValueError(f"{name} contains NaN or Inf; pass a finite initial state")
+        check_finite(x.detach(), name, fix="pass a finite initial state")
     check = getattr(system, "check_state", None)
     if check is not None:
         check(q, p)

@@ -288,8 +288,7 @@ class Diffusion:
                 raise TypeError(f"noise must be a tensor (the initial x_T), got {type(noise).__name__}")
             if shape is not None and tuple(noise.shape) != tuple(shape):
                 raise ValueError(f"noise has shape {tuple(noise.shape)} but shape={tuple(shape)}")
-            if not torch.isfinite(noise).all():
-                raise ValueError("noise contains NaN or Inf")
+            check_finite(noise, "noise")
             return self._proj(noise)
         if shape is None:
             raise ValueError("give shape (the output's shape) or noise (the initial x_T)")

@@ -38,7 +38,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_non_negative_int, check_positive_float
+from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float
 from equigen.generative.diffusion import timestep_embedding
 from equigen.groups import GridShifts
 from equigen.nn.sine import BoxReflections, SineConv, dst1n, idst1n, interior, pad_boundary
@@ -238,16 +238,14 @@ class FieldDenoiser(torch.nn.Module):
         if not isinstance(x_t, torch.Tensor) or x_t.dim() != self.ndim + 2 or x_t.shape[1] != self.channels:
             raise ValueError(f"x_t must be (batch, {self.channels}, *spatial) with {self.ndim} spatial axes, got "
                              f"{tuple(getattr(x_t, 'shape', ()))}")
-        if not torch.isfinite(x_t).all():
-            raise ValueError("x_t contains NaN or Inf")
+        check_finite(x_t, "x_t")
         parts = [x_t]
         if self.cond_channels:
             if not isinstance(cond, torch.Tensor) or cond.shape != (x_t.shape[0], self.cond_channels,
                                                                      *x_t.shape[2:]):
                 raise ValueError(f"cond must have shape {(x_t.shape[0], self.cond_channels, *x_t.shape[2:])} "
                                  f"(channels concatenated to x_t), got {tuple(getattr(cond, 'shape', ()))}")
-            if not torch.isfinite(cond).all():
-                raise ValueError("cond contains NaN or Inf")
+            check_finite(cond, "cond")
             parts.append(cond.to(x_t.dtype))
         elif cond is not None:
             raise ValueError("cond given but the denoiser was built with cond_channels=0")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from equigen.core.validation import check_float, check_int, check_positive_int
+from equigen.core.validation import check_finite, check_float, check_int, check_positive_int
 
 __all__ = ["sliced_wasserstein", "mmd_rbf"]
 
@@ -17,8 +17,7 @@ def _pair(x, y, argument_x="x", argument_y="y"):
             raise TypeError(f"{name} must be a torch.Tensor of shape (N, d), got {type(a).__name__}")
         if a.dim() != 2 or len(a) < 1:
             raise ValueError(f"{name} must have shape (N, d) with N >= 1, got {tuple(a.shape)}")
-        if not torch.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or inf")
+        check_finite(a, name)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
     dtype = torch.promote_types(x.dtype, y.dtype)

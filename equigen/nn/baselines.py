@@ -24,7 +24,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_non_negative_int, check_positive_float, check_tensor
+from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_tensor
 
 __all__ = ["DenseLinearMap", "MLPOperator", "FieldMLP"]
 
@@ -35,8 +35,7 @@ def _check_pairs(u0, u1, ndim):
             raise ValueError(f"{name} must be a real floating tensor (pairs, *spatial)")
         if u.dim() != ndim + 1:
             raise ValueError(f"{name} has shape {tuple(u.shape)}; expected (pairs, *spatial) with {ndim} spatial axes")
-        if not torch.isfinite(u).all():
-            raise ValueError(f"{name} contains NaN/inf values; drop or repair those snapshots before fit")
+        check_finite(u, name, fix="drop or repair those snapshots before fit")
     if u0.shape != u1.shape:
         raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
 

@@ -36,7 +36,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_non_negative_int, check_positive_float, check_positive_int
+from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_positive_int
 from equigen.groups import GridReflections, GridShifts
 from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field, normalize_lengths
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol, centred_frequencies
@@ -336,8 +336,7 @@ class FourierOperator(torch.nn.Module):
         dt = self._dt(dt)
         for name, u in (("u0", u0), ("u1", u1)):
             check_field(u, ndim=self.ndim, channel_axis=False, argument=name)
-            if not torch.isfinite(u).all():
-                raise ValueError(f"{name} contains NaN/inf values; drop or repair those snapshots before training")
+            check_finite(u, name, fix="drop or repair those snapshots before training")
         if u0.shape != u1.shape:
             raise ValueError(f"u0 has shape {tuple(u0.shape)} but u1 has {tuple(u1.shape)}; pairs must match")
         check_positive_int(steps, "steps")
