@@ -50,11 +50,14 @@ class EquivariantGenerationConfig(ExperimentConfig):
     chains: int = 128
     burn_in: int = 3000
     diffusion_steps: int = 100          # sampled with all of them
-    max_steps: dict = field(default_factory=lambda: {"DW4": 1500, "LJ13": 1500})
-    time_limit_s: dict = field(default_factory=lambda: {"DW4": 12.0, "LJ13": 30.0})
-    batch_size: int = 32
-    lr: dict = field(default_factory=lambda: {"egnn": 2e-3, "mlp": 1e-3, "mlp_aug": 1e-3})
-    lr_grid: tuple = (1e-3, 2e-3, 4e-3)
+    signal: float = 3.0                 # RMS radius of the scaled data in noise units (schedule shift)
+    t_power: float = 2.0                # training steps floor(T u^p): more training at low noise
+    coords_range: float = 4.0           # the EGNN's per-edge coordinate step bound (noise units)
+    max_steps: dict = field(default_factory=lambda: {"DW4": 600, "LJ13": 400})
+    time_limit_s: dict = field(default_factory=lambda: {"DW4": 15.0, "LJ13": 20.0})
+    batch_size: dict = field(default_factory=lambda: {"DW4": 256, "LJ13": 64})
+    lr: dict = field(default_factory=lambda: {"egnn": 1e-2, "mlp": 2e-3, "mlp_aug": 5e-3})
+    lr_grid: tuple = (2e-3, 5e-3, 1e-2)
     ema_decay: float = 0.995
     hidden: int = 32
     num_layers: int = 3
@@ -77,8 +80,8 @@ class EquivariantGenerationConfig(ExperimentConfig):
     def full(cls):
         return cls(n_train=20000, n_test=5000, chains=256, burn_in=20000, diffusion_steps=500,
                    max_steps={"DW4": 20000, "LJ13": 20000}, time_limit_s={"DW4": 1800.0, "LJ13": 5400.0},
-                   batch_size=64, hidden=64, num_layers=4, ema_decay=0.999, n_heldout=1000, evals=10,
-                   n_samples=5000, n_nll=500, nll_steps=100, n_align=300, time_budget_s=6 * 3600.0)
+                   batch_size={"DW4": 256, "LJ13": 128}, hidden=64, num_layers=4, ema_decay=0.999, n_heldout=1000,
+                   evals=10, n_samples=5000, n_nll=500, nll_steps=100, n_align=300, time_budget_s=6 * 3600.0)
 
 
 def principal_axis_uniformity(x: torch.Tensor) -> dict:
@@ -153,19 +156,19 @@ class EquivariantGeneration(Experiment):
         diag = {"system": name, **{k: v for k, v in ref.diagnostics.items()}}
 
         n, dim = system.num_particles, system.dim
-        common = {"num_steps": config.diffusion_steps}
+        common = {"num_steps": config.diffusion_steps, "signal": config.signal, "t_power": config.t_power}
+        egnn_kw = {"hidden": config.hidden, "num_layers": config.num_layers, "coords_range": config.coords_range}
 
         def build(label):
             """A fresh model (its own initialisation stream, whatever else was built before)."""
             with torch.random.fork_rng():
                 torch.manual_seed(seed * 100 + MODELS.index(label))
                 if label == MODELS[0]:
-                    return PointDiffusion(n, dim, hidden=config.hidden, num_layers=config.num_layers, **common)
+                    return PointDiffusion(n, dim, **egnn_kw, **common)
                 return PointDiffusion(n, dim, denoiser="mlp", hidden=width, augment=label == MODELS[2], **common)
 
         with torch.random.fork_rng():
-            target = count_parameters(PointDiffusion(n, dim, hidden=config.hidden, num_layers=config.num_layers,
-                                                     **common))
+            target = count_parameters(PointDiffusion(n, dim, **egnn_kw, **common))
             width = width_for_params(lambda w: PointDiffusion(n, dim, denoiser="mlp", hidden=w, **common), target,
                                      hi=4096)
         clash_at = config.clash_distance if system.kind == "lennard_jones" else None
@@ -190,7 +193,8 @@ class EquivariantGeneration(Experiment):
                 steps, limit = max(1, int(egnn_info["seconds"] / per_step)), egnn_info["seconds"]
             model = build(label).to(config.device)
             info = _train(model, train.to(config.device), heldout, steps=steps, time_limit_s=limit,
-                          lr=config.lr[LR_KEYS[label]], config=config, seed=seed)
+                          lr=config.lr[LR_KEYS[label]], batch_size=config.batch_size[name], config=config,
+                          seed=seed)
             if label == MODELS[0]:
                 egnn_info = info
             elif arm == "equal steps":
@@ -200,7 +204,7 @@ class EquivariantGeneration(Experiment):
                                "features": "EGNN on the complete graph (distances)" if label == MODELS[0]
                                else "flattened coordinates", "augmentation": "random rotations"
                                if label == MODELS[2] else "none", "lr": config.lr[LR_KEYS[label]],
-                               "lr_grid": list(config.lr_grid), "batch": config.batch_size,
+                               "lr_grid": list(config.lr_grid), "batch": config.batch_size[name],
                                "ema_decay": config.ema_decay, "step_cap": steps, "steps": info["steps"],
                                "stopped_by": info["stopped_by"], "train_s": info["seconds"],
                                "steps_per_s": info["steps"] / max(info["seconds"], 1e-9),
@@ -340,7 +344,7 @@ def _schedule(runs, config):
             yield label, "equal wall-clock", None, None
 
 
-def _train(model, train, heldout, *, steps, time_limit_s, lr, config, seed) -> dict:
+def _train(model, train, heldout, *, steps, time_limit_s, lr, batch_size, config, seed) -> dict:
     """Train ``model`` (cosine lr, EMA, clipping) for ``steps`` or ``time_limit_s``; end with the EMA weights.
 
     The held-out denoising loss is evaluated ``config.evals`` times on the same noise and steps each time
@@ -358,7 +362,7 @@ def _train(model, train, heldout, *, steps, time_limit_s, lr, config, seed) -> d
                       ema_warmup=True, clip_grad_norm=1.0, seed=seed, progress=False, distributed=False,
                       eval_fn=heldout_loss, eval_every=max(1, steps // config.evals), log_every=max(1, steps // 10))
     t0 = time.perf_counter()
-    out = trainer.fit(train, steps=steps, batch_size=config.batch_size, time_limit_s=time_limit_s)
+    out = trainer.fit(train, steps=steps, batch_size=batch_size, time_limit_s=time_limit_s)
     seconds = time.perf_counter() - t0
     if trainer.ema is not None:
         trainer.ema.copy_to(model)

@@ -170,29 +170,34 @@ class PointDiffusion(GenerativeModel):
         denoiser: ``"egnn"`` (default), ``"mlp"`` or an ``nn.Module`` ``(x_t, t, cond) -> eps``.
         augment: train on randomly rotated (and reflected with ``improper=True``) copies of each
             batch (for the unconstrained twin; the equivariant model does not need it).
-        num_steps, schedule, objective: of the diffusion core. ``"v"`` (default) keeps the
+        num_steps, schedule, objective, t_power: of the diffusion core. ``"v"`` (default) keeps the
             prediction of ``x_0`` bounded at the noisiest steps, where ``"eps"`` divides by
             ``sqrt(abar_T)`` (~1e-4 for the cosine schedule) and amplifies errors.
         **denoiser_kwargs: go to the denoiser's constructor.
 
     Data are divided by one scalar, ``data_scale`` (the RMS distance of points from their centre
-    of mass in the training data, set by :meth:`fit`), so noise and data have comparable scales;
-    a scalar commutes with every rotation and permutation, so no symmetry is lost.
+    of mass in the training data divided by ``signal``, set by :meth:`fit`), so that the scaled
+    configurations have RMS radius ``signal`` in units of the noise; ``signal > 1`` raises every
+    step's signal-to-noise ratio by ``signal^2`` (a shift of the noise schedule towards fine
+    structure). A scalar commutes with every rotation and permutation, so no symmetry is lost.
 
     ``fit(data (M, N, n), ...)`` (shared interface, trainer-driven), ``sample(k, *, generator,
     noise, step_noise, steps, sampler)`` -> ``(k, N, n)``, ``nll(x, ...)`` -> ``(M,)``.
     """
 
     def __init__(self, num_particles: int, dim: int, *, denoiser="egnn", augment: bool = False,
-                 num_steps: int = 1000, schedule: str = "cosine", objective: str = "v", dtype=None, device=None,
-                 **denoiser_kwargs):
+                 num_steps: int = 1000, schedule: str = "cosine", objective: str = "v", t_power: float = 1.0,
+                 signal: float = 1.0, dtype=None, device=None, **denoiser_kwargs):
         super().__init__()
         for name, v in (("num_particles", num_particles), ("dim", dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}={v!r} must be a positive integer")
-        self.num_particles, self.dim, self.augment = num_particles, dim, augment
+        if isinstance(signal, bool) or not isinstance(signal, (int, float)) or not signal > 0:
+            raise ValueError(f"signal={signal!r} must be a positive number (the data's RMS radius in noise units)")
+        self.num_particles, self.dim, self.augment, self.signal = num_particles, dim, augment, float(signal)
         self.event_shape = (num_particles, dim)
-        self.diffusion = Diffusion(schedule, num_steps=num_steps, objective=objective, project=remove_com)
+        self.diffusion = Diffusion(schedule, num_steps=num_steps, objective=objective, project=remove_com,
+                                   t_power=t_power)
         self.register_buffer("data_scale", torch.ones((), dtype=dtype or torch.get_default_dtype(), device=device))
         if isinstance(denoiser, str):
             builders = {"egnn": egnn_denoiser, "mlp": mlp_denoiser}
@@ -217,7 +222,7 @@ class PointDiffusion(GenerativeModel):
     def set_scale(self, data: torch.Tensor) -> torch.Tensor:
         """Set ``data_scale`` from configurations ``(M, N, n)``; returns them centred."""
         data = remove_com(self._check(data, "data"))
-        self.data_scale.fill_(float(data.pow(2).sum(-1).mean().sqrt()))
+        self.data_scale.fill_(float(data.pow(2).sum(-1).mean().sqrt()) / self.signal)
         return data
 
     def fit(self, data, **kwargs) -> dict:
