@@ -53,8 +53,8 @@ class EquivariantGenerationConfig(ExperimentConfig):
     signal: float = 3.0                 # RMS radius of the scaled data in noise units (schedule shift)
     t_power: float = 2.0                # training steps floor(T u^p): more training at low noise
     coords_range: float = 4.0           # the EGNN's per-edge coordinate step bound (noise units)
-    max_steps: dict = field(default_factory=lambda: {"DW4": 600, "LJ13": 400})
-    time_limit_s: dict = field(default_factory=lambda: {"DW4": 15.0, "LJ13": 20.0})
+    max_steps: dict = field(default_factory=lambda: {"DW4": 500, "LJ13": 400})
+    time_limit_s: dict = field(default_factory=lambda: {"DW4": 12.0, "LJ13": 18.0})
     batch_size: dict = field(default_factory=lambda: {"DW4": 256, "LJ13": 64})
     lr: dict = field(default_factory=lambda: {"egnn": 1e-2, "mlp": 2e-3, "mlp_aug": 5e-3})
     lr_grid: tuple = (2e-3, 5e-3, 1e-2)
@@ -255,16 +255,17 @@ class EquivariantGeneration(Experiment):
         def ranked(b, tw):
             return b is not None and all(v is not None for v in tw.values()) and b < min(tw.values())
 
+        clash_target, gate = 0.05, 0.2
         if "LJ13" in config.systems:
             b = by[("LJ13", egnn)]
             tw = twins("LJ13", "clash_fraction")
-            target = 0.05
-            if ranked(b["clash_fraction"], tw):
-                verdict, detail = "reproduced", ""
-            elif b["clash_fraction"] > target:
+            if b["clash_fraction"] > clash_target:
                 verdict = "not converged"
-                detail = (f"not converged at this scale: the EGNN's own clash fraction is above {target:.0%} "
-                          "(the quick-preset target), so the ranking is not settled; the full preset trains longer")
+                detail = (f"not converged at this scale: {b['clash_fraction']:.0%} of the EGNN's own samples clash "
+                          f"(acceptance: at most {clash_target:.0%}); a ranking of samplers whose samples mostly "
+                          "clash settles nothing; the full preset trains longer")
+            elif ranked(b["clash_fraction"], tw):
+                verdict, detail = "reproduced", ""
             else:
                 verdict, detail = "not reproduced", "a twin produces no more clashing samples than the EGNN"
             result.add_claim(
@@ -272,33 +273,20 @@ class EquivariantGeneration(Experiment):
                 f"{config.clash_distance} r_m) than either MLP twin, at equal steps and at equal wall-clock.",
                 "fraction of samples with a clash", b["clash_fraction"], tw, verdict, detail=detail,
                 builtin_name="EGNN")
-            tw = twins("LJ13", "energy_W1")
-            gate = 0.2
+        for system in [s for s in ("LJ13", "DW4") if s in config.systems]:
+            b = by[(system, egnn)]
+            tw = twins(system, "energy_W1")
             if b["frac_above_ref_max"] >= gate:
                 verdict = "not converged"
                 detail = (f"not converged at this scale: {b['frac_above_ref_max']:.0%} of the EGNN's samples lie "
                           "above the highest reference energy (acceptance for any energy claim: below "
-                          f"{gate:.0%}), so energy distances compare clashes, not distributions")
+                          f"{gate:.0%}), so energy distances compare outliers, not distributions; the full preset "
+                          "trains longer")
             else:
                 verdict = "reproduced" if ranked(b["energy_W1"], tw) else "not reproduced"
-                detail = f"gate passed: {b['frac_above_ref_max']:.1%} of EGNN samples above the reference maximum"
+                detail = f"acceptance passed: {b['frac_above_ref_max']:.1%} of EGNN samples above the reference maximum"
             result.add_claim(
-                "On LJ13 the equivariant model's sample energies are closer to the reference than the twins'.",
-                "energy W1 (k_B T)", b["energy_W1"], tw, verdict, detail=detail, builtin_name="EGNN")
-        if "DW4" in config.systems:
-            b = by[("DW4", egnn)]
-            tw = twins("DW4", "energy_W1")
-            target = 1.0
-            if ranked(b["energy_W1"], tw):
-                verdict, detail = "reproduced", ""
-            elif b["energy_W1"] > target:
-                verdict = "not converged"
-                detail = (f"not converged at this scale: the EGNN's own energy W1 is above {target} k_B T (the "
-                          "quick-preset target); the full preset trains longer")
-            else:
-                verdict, detail = "not reproduced", "a twin's energy distribution is at least as close"
-            result.add_claim(
-                "On DW4 the equivariant model's sample energies are closer to the reference than the twins'.",
+                f"On {system} the equivariant model's sample energies are closer to the reference than the twins'.",
                 "energy W1 (k_B T)", b["energy_W1"], tw, verdict, detail=detail, builtin_name="EGNN")
         for system in config.systems:
             b = by[(system, egnn)]
