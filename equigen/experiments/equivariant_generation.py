@@ -1,15 +1,22 @@
 """Experiment "equivariant-generation": E(n)-equivariant diffusion vs unconstrained twins on DW4 and LJ13.
 
 For each system: reference samples from long, checked Metropolis chains (diagnostics reported);
-three diffusion models trained with the same optimiser steps and batch on the same data --
-the EGNN denoiser (equivariant), an MLP on coordinates (same parameter count within 20%), and
-the same MLP trained with random-rotation augmentation. Measured on held-out reference samples:
+three diffusion models with the same diffusion (zero-CoM subspace, schedule shift ``signal``,
+low-noise training emphasis ``t_power``, EMA weights, all steps sampled) trained on the same data:
+the EGNN denoiser (equivariant), an MLP on coordinates (parameter count matched), and the same
+MLP trained with random-rotation augmentation. Each model has its own learning rate (from the same
+grid); the EGNN trains to a step cap or a wall-clock limit, and each twin is trained twice: with the
+EGNN's steps (equal steps) and for the EGNN's training time (equal wall-clock). Measured on held-out
+reference samples:
 
+* the clash fraction (samples with a pair closer than ``clash_distance``; primary on LJ13) and the
+  fraction of samples above the highest reference energy (the acceptance gate of energy claims);
 * Wasserstein-1 of the energy histograms and of the pooled pair-distance histograms;
 * the nearest aligned RMSD (optimal rotation, translation and permutation; see
   :mod:`equigen.metrics.alignment`) of samples to the reference, next to the same statistic
   for held-out reference samples (the floor);
-* the NLL by the probability-flow ODE (nats per configuration, CoM-free subspace);
+* the NLL by the probability-flow ODE (nats per configuration, CoM-free subspace) and the held-out
+  denoising loss;
 * uniformity of the sample orientations: the principal axis of each configuration's gyration
   tensor, tested against the uniform distribution (Kolmogorov-Smirnov; p-value);
 * plain MCMC given the learned sampler's wall-clock sampling time, from the same start as the
