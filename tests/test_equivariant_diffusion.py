@@ -187,7 +187,7 @@ def test_short_training_lowers_the_loss():
 @pytest.mark.parametrize("dim", [2, 3])
 def test_dense_egnn_equals_the_edge_list_egnn(dim):
     torch.manual_seed(0)
-    net = EGNNDenoiser(dim, num_steps=50, hidden=16, num_layers=2, coords_range=3.0, dtype=torch.float64)
+    net = EGNNDenoiser(dim, num_steps=50, hidden=16, num_layers=2, coords_range=3.0, chunk=3, dtype=torch.float64)
     x = torch.randn(4, 6, dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     t = torch.tensor([0, 7, 20, 49])
     dense = net(x, t)

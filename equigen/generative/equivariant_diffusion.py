@@ -87,7 +87,8 @@ class EGNNDenoiser(nn.Module):
     Node features: a sinusoidal embedding of ``t`` (``time_features`` wide) and, optionally,
     fixed per-particle features ``node_features (N, F)`` (atom types). The prediction is the
     EGNN's position update ``pos_out - x_t`` with the centre of mass removed. ``dense`` (default)
-    evaluates the EGNN with :func:`dense_egnn` (same result, faster); ``False`` uses edge lists.
+    evaluates the EGNN with :func:`dense_egnn` (same result, faster) on ``chunk`` configurations at
+    a time; ``False`` uses edge lists.
 
     Symmetry: E(n) x permutations (``x_t`` positions -> ``eps`` vectors), for identical particles.
     """
@@ -97,9 +98,11 @@ class EGNNDenoiser(nn.Module):
 
     def __init__(self, dim: int, *, num_steps: int = 1000, hidden: int = 64, num_layers: int = 4,
                  time_features: int = 16, node_features: torch.Tensor | None = None, dense: bool = True,
-                 coords_range: float = 1.0, dtype=None, device=None):
+                 coords_range: float = 1.0, chunk: int = 100, dtype=None, device=None):
         super().__init__()
-        self.dense = bool(dense)
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk={chunk!r} must be a positive integer (configurations per dense evaluation)")
+        self.dense, self.chunk = bool(dense), chunk
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim={dim!r} must be a positive integer")
         self.dim, self.num_steps, self.time_features = dim, num_steps, time_features
@@ -114,8 +117,10 @@ class EGNNDenoiser(nn.Module):
         h = emb[:, None, :].expand(b, n, self.time_features)
         if self.node_features is not None:
             h = torch.cat([h, self.node_features.to(x_t)[None].expand(b, n, -1)], dim=-1)
-        if self.dense:
-            return remove_com(dense_egnn(self.egnn, h, x_t) - x_t)
+        if self.dense:  # chunks of configurations: the edge tensors stay small (faster on CPU), same result
+            c = self.chunk
+            out = torch.cat([dense_egnn(self.egnn, h[i:i + c], x_t[i:i + c]) for i in range(0, b, c)]) if b else x_t
+            return remove_com(out - x_t)
         pos = x_t.reshape(b * n, d)
         _, pos_out = self.egnn(h.reshape(b * n, -1), pos, _complete_graph(b, n, x_t.device))
         return remove_com((pos_out - pos).reshape(b, n, d))
