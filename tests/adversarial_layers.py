@@ -29,9 +29,8 @@ from equigen.groups import E3, GridReflections, GridShifts, Permutations
 from equigen.nn import EGNNLayer, SpectralConv, TensorProductConv
 from equigen.nn.symbols import Conserving, RealEven
 from equigen.nn.tensor_product import default_dtype, spherical_harmonics_safe
-from equigen.testing import assert_conserves, assert_symplectic, check_equivariant
+from equigen.testing import assert_conserves, assert_symplectic, check_conserves, check_equivariant
 from equigen.testing import strategies as gst
-from equigen.testing.conservation import check_conserves
 from equigen.testing.plugin import active_settings
 
 F64 = torch.float64
