@@ -66,3 +66,16 @@ def test_e3nn_checker_on_the_same_layers():
     for c in BROKEN:
         if c.family == "e3nn":
             assert verdicts[c.name] is True
+
+
+def test_a_bounded_oscillation_over_too_short_a_run_is_flagged_with_the_reason():
+    """A known limit (docs/testing-limits.md): over about one period of its energy error, a
+    correct leapfrog looks like a trend; the message says so and names the fix."""
+    from equigen.testing import assert_conserves
+
+    state = tuple(t.clone() for t in adversarial_layers.OSC_STATE)
+    with pytest.raises(ConservationError, match="too few to tell a bounded oscillation"):
+        assert_conserves(adversarial_layers.leapfrog_osc, state, adversarial_layers._osc_energy, 5,
+                         mode="bounded", rtol=0.01)
+    assert_conserves(adversarial_layers.leapfrog_osc, state, adversarial_layers._osc_energy, 50,
+                     mode="bounded", rtol=0.01)
