@@ -182,3 +182,35 @@ def test_short_training_lowers_the_loss():
     with torch.no_grad():
         after = float(torch.stack([model.training_loss(data, generator=gen) for _ in range(5)]).mean())
     assert after < 0.85 * before
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_dense_egnn_equals_the_edge_list_egnn(dim):
+    torch.manual_seed(0)
+    net = EGNNDenoiser(dim, num_steps=50, hidden=16, num_layers=2, coords_range=3.0, chunk=3, dtype=torch.float64)
+    x = torch.randn(4, 6, dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    t = torch.tensor([0, 7, 20, 49])
+    dense = net(x, t)
+    net.dense = False
+    assert (dense - net(x, t)).abs().max() < 1e-12 * dense.abs().max()
+
+
+def test_signal_scale_and_low_noise_training_steps():
+    data = remove_com(torch.randn(50, 4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    rms = float(data.pow(2).sum(-1).mean().sqrt())
+    model = PointDiffusion(4, 2, hidden=8, num_layers=1, num_steps=100, signal=3.0, t_power=2.0, dtype=torch.float64)
+    model.set_scale(data)
+    assert abs(float(model.data_scale) - rms / 3.0) < 1e-12
+    seen = []
+
+    def record(x, t, cond):
+        seen.append(t)
+        return torch.zeros_like(x)
+
+    for k in range(20):
+        model.diffusion.training_loss(record, data, generator=torch.Generator().manual_seed(k))
+    t = torch.cat(seen).double() / 100
+    assert abs(float(t.mean()) - 1 / 3) < 0.03  # E[u^2] = 1/3, against 1/2 for uniform steps
+    for bad in ({"signal": 0.0}, {"t_power": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            PointDiffusion(4, 2, hidden=8, num_layers=1, **bad)

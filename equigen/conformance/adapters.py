@@ -339,11 +339,17 @@ class Adapter:
         return f"Adapter({self.name})"
 
 
+def _distances(pos: torch.Tensor) -> torch.Tensor:
+    """Pairwise distances by differences: ``torch.cdist``'s default switches to a matrix-product
+    formula above 25 points, whose rounding (``sqrt`` of cancellation) is not rigid-motion invariant."""
+    return torch.cdist(pos, pos, compute_mode="donot_use_mm_for_euclid_dist")
+
+
 def _spread(pos: torch.Tensor, min_distance: float) -> torch.Tensor:
     """Scale a cloud so that its closest pair is at least ``min_distance`` apart."""
     if pos.shape[0] < 2:
         return pos
-    d = torch.cdist(pos, pos) + torch.eye(pos.shape[0], dtype=pos.dtype) * 1e300
+    d = _distances(pos) + torch.eye(pos.shape[0], dtype=pos.dtype) * 1e300
     closest = float(d.min())
     return pos * (min_distance / closest) if 0 < closest < min_distance else pos
 
@@ -354,7 +360,7 @@ def _molecules(draw, adapter: Adapter, dtype):
     pos, batch = draw(gst.point_clouds(min_points=2, max_points=adapter.max_atoms, dtype=torch.float64, scale=1.5,
                                        layout=layout, with_batch=True, max_graphs=2))
     same = batch[:, None] == batch[None, :]
-    d = torch.cdist(pos, pos)[same & ~torch.eye(pos.shape[0], dtype=torch.bool)]
+    d = _distances(pos)[same & ~torch.eye(pos.shape[0], dtype=torch.bool)]
     assume(d.numel() == 0 or float(d.min()) >= adapter.min_distance)
     seed = draw(st.integers(0, 2**32 - 1))
     types = torch.tensor(adapter.atom_types)

@@ -55,6 +55,7 @@ from equigen.core.validation import (
     check_finite,
     check_int,
     check_non_negative_float,
+    check_positive_float,
     check_positive_int,
     check_probability,
 )
@@ -169,13 +170,19 @@ class Diffusion:
             by ``sqrt(abar_T)`` (about 1e-4 for the cosine schedule), amplifying the denoiser's
             error; clipping (or ``objective="v"``) keeps them bounded. Elementwise clamping commutes
             with shifts, reflections and permutations, not with rotations of vectors.
+        t_power: training steps are drawn as ``floor(T u^p)``, ``u`` uniform on [0, 1): ``p = 1``
+            (default) is uniform; ``p > 1`` spends more of the training on the low-noise steps, where
+            fine structure (e.g. short-range repulsion between particles) is decided. Every step is
+            still trained towards the same optimal denoiser; only the weighting changes.
 
     Methods: :meth:`q_sample` (noising), :meth:`training_loss`, :meth:`predict` (``x0`` and
     ``eps`` from a denoiser output), :meth:`sample_ddpm` (ancestral), :meth:`sample_ddim`.
     """
 
     def __init__(self, schedule="cosine", *, num_steps: int = 1000, objective: str = "eps",
-                 project: Callable[[torch.Tensor], torch.Tensor] | None = None, clip_x0: float | None = None):
+                 project: Callable[[torch.Tensor], torch.Tensor] | None = None, clip_x0: float | None = None,
+                 t_power: float = 1.0):
+        self.t_power = check_positive_float(t_power, "t_power")  # 1: uniform training steps
         if clip_x0 is not None and not (isinstance(clip_x0, (int, float)) and not isinstance(clip_x0, bool)
                                         and clip_x0 > 0):
             raise ValueError(f"clip_x0={clip_x0!r} must be a positive number or None")
@@ -268,12 +275,17 @@ class Diffusion:
                       batch: torch.Tensor | None = None, num_samples: int | None = None) -> torch.Tensor:
         """Mean squared error of the denoiser's prediction at a random step per sample (scalar).
 
-        ``t`` is uniform on ``0..T-1`` and the noise standard normal (then projected), both drawn
-        from ``generator`` on the CPU (reproducible on every device).
+        ``t`` is uniform on ``0..T-1`` (``floor(T u^p)`` with ``t_power = p``) and the noise standard
+        normal (then projected), both drawn from ``generator`` on the CPU (reproducible on every device).
         """
         check_finite(x0, "x0", fix="clean the data before training")
         n = self._num_samples(x0, batch, num_samples)
-        t = torch.randint(0, self.num_steps, (n,), generator=generator).to(x0.device)
+        if self.t_power == 1.0:
+            t = torch.randint(0, self.num_steps, (n,), generator=generator)
+        else:
+            u = torch.rand((n,), generator=generator, dtype=torch.float64)
+            t = (u.pow(self.t_power) * self.num_steps).long().clamp(max=self.num_steps - 1)
+        t = t.to(x0.device)
         noise = self._proj(torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device))
         x_t = self.q_sample(x0, t, noise, batch=batch)
         out = denoiser(x_t, t, cond)

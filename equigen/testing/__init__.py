@@ -5,7 +5,8 @@
 * :func:`check_equivariant` / :func:`check_invariant`: hypothesis searches inputs and group
   elements and reports the shrunk minimal counterexample.
 * :func:`equivariance_error`: the measured error as a number, for benchmarks.
-* :func:`assert_conserves`: conservation laws of a time-stepper ("drift" or "bounded").
+* :func:`assert_conserves`: conservation laws of a time-stepper ("drift" or "bounded");
+  :func:`check_conserves` searches initial states and rollout lengths for a violation.
 * :func:`assert_symplectic` / :func:`symplecticity_error`: ``J^T Omega J = Omega`` for one step.
 * :mod:`equigen.testing.strategies`: group elements, point clouds, graphs, fields, irreps.
 
@@ -25,6 +26,7 @@ from equigen.testing.conservation import (
     ConservationError,
     ConservationReport,
     assert_conserves,
+    check_conserves,
     measure_conservation,
 )
 from equigen.testing.plugin import register_profiles
@@ -50,6 +52,7 @@ __all__ = [
     "EquivarianceError",
     "EquivarianceReport",
     "assert_conserves",
+    "check_conserves",
     "measure_conservation",
     "ConservationError",
     "ConservationReport",

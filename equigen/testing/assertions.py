@@ -202,6 +202,13 @@ def _measure(fn, inputs, element, in_kinds, out_kinds, *, rtol, atol) -> Equivar
         _outputs_finite(outs, which, f"element [{element}]")
     out_ctx = Context(ctx.num_nodes if ctx.num_nodes is not None else
                       Context.from_tensors(out, out_kinds).num_nodes, ctx.batch)
+    for i, (o, kind) in enumerate(zip(out, out_kinds)):
+        rows = kind == "nodes" or (is_node_indexed(kind) and o.dim() >= 2)
+        if rows and ctx.num_nodes is not None and o.shape[0] != ctx.num_nodes and element.part(PermutationPart):
+            raise AssertionError(
+                f"output {i} (kind {kind}) has {o.shape[0]} rows but the inputs have {ctx.num_nodes} nodes; "
+                "a node-indexed output needs one row per node (a scatter without dim_size drops trailing "
+                "nodes that receive nothing)")
     expected = element.act_all(out, out_kinds, context=out_ctx)
 
     dtype = _least_precise(inputs + out)

@@ -102,6 +102,16 @@ def _trend(d: torch.Tensor, noise: float) -> float:
     return change / (float(residual.max() - residual.min()) + noise)
 
 
+def oscillation_periods(d: torch.Tensor) -> float:
+    """How many periods of its oscillation ``d`` covers: half the number of crossings of the
+    fitted line by the residuals (a rough count, for messages)."""
+    t = torch.arange(d.numel(), dtype=torch.float64)
+    a = torch.stack([torch.ones_like(t), t], 1)
+    residual = d - a @ torch.linalg.lstsq(a, d[:, None]).solution.flatten()
+    signs = torch.sign(residual[residual != 0])
+    return float((signs[1:] != signs[:-1]).sum()) / 2
+
+
 def measure_conservation(step, state, quantity, steps: int, *, mode: str = "drift", rtol=None,
                          trend_factor: float = 0.25, floor: float | None = None,
                          extend: int = 4) -> ConservationReport:
@@ -154,6 +164,11 @@ def measure_conservation(step, state, quantity, steps: int, *, mode: str = "drif
         msg += (f"; fitted drift {trend:.3g} x the oscillation's range "
                 f"({'no' if trend_ok else 'a'} secular trend at trend_factor {trend_factor})")
         ok = ok and trend_ok
+        if not trend_ok and worst <= rtol:
+            periods = oscillation_periods(torch.tensor(signed_devs, dtype=torch.float64))
+            if periods < 3:
+                msg += (f"; the run covers about {periods:g} periods of the quantity's oscillation, too few "
+                        "to tell a bounded oscillation from a trend: use more steps (or a larger extend)")
     at = int(torch.argmax(d))
     if not ok:
         msg = f"quantity not conserved: {msg}; worst at step {at}"
