@@ -775,6 +775,8 @@ add("experiments.lorenz.vae_steps_float", "vae_steps", lambda: _cfg("lorenz", va
 add("experiments.poisson.lr_nan", "lr", lambda: _cfg("poisson", lr=NAN) if hasattr(_cfg("poisson"), "lr")
     else _cfg("poisson", time_budget_s=NAN))
 add("experiments.equivariant_generation.lr_negative", "lr", lambda: _cfg("equivariant-generation", lr=-1.0))
+add("experiments.equivariant_generation.lr_entry_negative", "lr",
+    lambda: _cfg("equivariant-generation", lr={"egnn": -1e-2, "mlp": 2e-3, "mlp_aug": 5e-3}))
 add("experiments.equivariant_generation.batch_size_zero", "batch_size",
     lambda: _cfg("equivariant-generation", batch_size=0))
 add("experiments.nbody.time_budget_nan", "time_budget_s", lambda: _cfg("nbody-conservation", time_budget_s=NAN))

@@ -271,7 +271,8 @@ def check_fields(obj, *, positive: Iterable[str] = (), prefix: str = "") -> None
     """Check a dataclass's fields against their annotations (``int``, ``float``, ``bool``, ``str``, ``X | None``).
 
     Integers must be integers ``>= 0``, floats finite numbers ``>= 0`` (NaN/Inf refused), bools bools;
-    fields named in ``positive`` must be ``> 0``. Other annotations are not checked. ``prefix`` is put
+    fields named in ``positive`` must be ``> 0``. ``dict``/``tuple``/``list`` fields must be of that type,
+    and the numbers they hold follow the same rule. Other annotations are not checked. ``prefix`` is put
     before a field's name in messages (e.g. ``"config."``).
     """
     import dataclasses
@@ -298,3 +299,10 @@ def check_fields(obj, *, positive: Iterable[str] = (), prefix: str = "") -> None
                 check_non_negative_float(value, name)
         elif base is str and not isinstance(value, str):
             raise InputTypeError(f"{name} must be a string, got {describe(value)}")
+        elif base in (dict, tuple, list):
+            if not isinstance(value, dict if base is dict else (tuple, list)):
+                raise InputTypeError(f"{name} must be a {base.__name__}, got {describe(value)}")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:  # numbers inside follow the field's rule; other entries are not checked
+                if isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_)):
+                    check_float(item, f"{name}[{key!r}]", min=0.0, min_open=f.name in positive)
