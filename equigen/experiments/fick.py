@@ -141,23 +141,31 @@ class Fick(Experiment):
     def execute(self, config, *, seed, out_dir, result):
         rows, symbols, fd_errors = [], {}, {}
         P_max = max(config.pairs)
+        clock = dict.fromkeys(("data_s", "fit_s", "evaluate_s", "figures_s"), 0.0)
         for N in config.sizes:
             g_test = torch.Generator().manual_seed(10_000 + seed)
             test0 = random_smooth_fields(config.test_fields, (N,), generator=g_test)
             for source in config.sources:
+                t0 = time.perf_counter()
                 truth = self._truth(test0, config, source)
                 if source == "fd":
                     ex = heat_exact(test0, config.dt, config.D, LENGTH)
                     fd = truth[1]
                     fd_errors[N] = float((fd - ex).norm() / (ex - ex.mean(-1, keepdim=True)).norm())
+                clock["data_s"] += time.perf_counter() - t0
                 for noise in config.noises:
+                    t0 = time.perf_counter()
                     g = torch.Generator().manual_seed(seed * 1009 + N * 7 + (source == "fd") * 3 + int(noise * 1e4))
                     u0_all, u1_all = heat_pairs(P_max, (N,), D=config.D, dt=config.dt, source=source, noise=noise,
                                                 generator=g)
+                    clock["data_s"] += time.perf_counter() - t0
                     for P in config.pairs:
                         u0, u1 = u0_all[:P], u1_all[:P]
                         for model, fitted in self._fit_all(u0, u1, config, seed):
+                            t0 = time.perf_counter()
                             rows.append(self._measure(model, fitted, N, source, noise, P, test0, truth, config))
+                            clock["evaluate_s"] += time.perf_counter() - t0
+                            clock["fit_s"] += fitted["seconds"]
                             if P == P_max and fitted.get("L") is not None:
                                 symbols[(N, source, noise, model)] = fitted["L"]
         result.tables["fick"] = rows
@@ -165,8 +173,11 @@ class Fick(Experiment):
             {"N": N, "refine": 4, "order": 4, "relative_error_one_step_vs_exact": e} for N, e in fd_errors.items()]
         self._metrics(result, rows, config, fd_errors)
         self._claims(result, rows, config)
+        t0 = time.perf_counter()
         result.figures.append(self._symbol_figure(symbols, config, out_dir))
         result.figures.append(self._rollout_figure(rows, config, out_dir))
+        clock["figures_s"] = time.perf_counter() - t0
+        result.timings.update(clock)  # data: reference rollouts and pairs; evaluate: rollouts, shifts, mass
 
     # ------------------------------------------------------------------ pieces
     @staticmethod

@@ -124,7 +124,7 @@ def drifts(system_true, q, p):
 class NBodyConservation(Experiment):
     name = "nbody-conservation"
     description = ("Linear map vs Hamiltonian net vs E(3)-invariant pair potential learned from N-body snapshots: "
-                   "drift of angular momentum, momentum, energy over 1e4-step rollouts")
+                   "drift of angular momentum, momentum, energy over 5e3-step (quick) and 1e4-step rollouts")
     Config = NBodyConfig
 
     def execute(self, config, *, seed, out_dir, result):
