@@ -389,9 +389,9 @@ class DataEfficiency(Experiment):
         twins = [m for m in models if m != BUILTIN]
         full = DataEfficiencyConfig.full()
         stopped_early = result.metrics["runs_stopped_by_time_limit"] > 0
-        unsettled = ("not converged at quick scale (training stopped by the time limit or the EGNN's curve is not "
-                     f"monotone in n); the full preset trains {full.steps} steps with {len(full.learning_rates)} "
-                     "learning rates")
+        unsettled = ("not converged at quick scale (" + ("training stopped by the time limit before the step cap"
+                                                         if stopped_early else "the EGNN's curve is not monotone in n")
+                     + f"); the full preset trains {full.steps} steps with {len(full.learning_rates)} learning rates")
         for key, metric in (("test_energy_mae", "test energy MAE (epsilon)"),
                             ("test_force_rmse", "test force RMSE (epsilon/sigma)")):
             label = "energies" if key == "test_energy_mae" else "forces"
@@ -411,7 +411,9 @@ class DataEfficiency(Experiment):
                 best_twin = min(figures, key=figures.get)
                 result.metrics[f"best_{family}_twin_{label}"] = best_twin
                 won = eq < figures[best_twin]
-                verdict = "reproduced" if won else ("not reproduced" if converged else "not converged")
+                # a run cut short by the time cap settles nothing, win or loss
+                verdict = ("not converged" if stopped_early else "reproduced" if won else
+                           "not reproduced" if converged else "not converged")
                 what = ("every model on raw coordinates (MLP, MLP and message passing with rotation augmentation)"
                         if family == "raw-coordinate" else
                         "the MLPs on sorted pair distances (plain and Bessel-expanded: invariant features, "
@@ -427,12 +429,13 @@ class DataEfficiency(Experiment):
                 wins = [by[(BUILTIN, s)][key] < min(by[(m, s)][key] for m in twins) for s in sizes]
                 mid = sizes[len(sizes) // 2]
                 figures = {m: by[(m, mid)][key] for m in twins}
-                verdict = "reproduced" if all(wins) else ("not converged" if stopped_early else "not reproduced")
+                verdict = ("not converged" if stopped_early else "reproduced" if all(wins) else "not reproduced")
                 result.add_claim(
                     f"At equal size and steps the EGNN predicts {label} better than every twin at every "
                     f"training-set size ({', '.join(map(str, sizes))}); figures at n={mid}",
                     metric, by[(BUILTIN, mid)][key], figures, verdict, builtin_name="EGNN",
-                    detail=f"EGNN best at sizes: {[s for s, w in zip(sizes, wins) if w]}")
+                    detail=f"EGNN best at sizes: {[s for s, w in zip(sizes, wins) if w]}"
+                           + ("; " + unsettled if stopped_early else ""))
 
     @staticmethod
     def _figure(rows, time_rows, sizes, models, out_dir):

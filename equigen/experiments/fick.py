@@ -134,7 +134,7 @@ def _naive_D(u0, u1, dt):
 class Fick(Experiment):
     name = "fick"
     description = ("Fick's law from snapshots: translation-invariant symbols (IsotropicPolynomial, "
-                   "Conserving(RealEven), Free) vs a dense linear map and an MLP")
+                   "Conserving(RealEven), Free) vs dense linear maps (plain, ridge, shift-augmented) and an MLP")
     Config = FickConfig
     cpu_only = "closed-form float64 fits on 1-D grids of 64-128 points (milliseconds each)"
 
