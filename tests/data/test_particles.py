@@ -6,17 +6,8 @@ import torch
 
 import equigen.data.lennard_jones as old_lj
 from equigen.data import particles
-from equigen.data.particles import (
-    DW4,
-    LJ13,
-    double_well,
-    lj_energy,
-    lj_forces,
-    lj_pair_energy,
-    lj_particle_energy,
-    pair_distances,
-    remove_com,
-)
+from equigen.data.particles.potentials import double_well, lj_energy, lj_pair_energy, pair_distances
+from equigen.data.particles.systems import DW4, LJ13
 
 
 def _configs(n, seed, scale=1.3):
@@ -39,12 +30,13 @@ def test_particle_kernel_is_the_part_of_the_energy_a_move_changes():
     x = _configs(7, 1)
     total = lj_energy(x, epsilon=0.7, sigma=1.3).numpy()
     xn = x.numpy()
-    per = np.stack([lj_particle_energy(xn, np.full(6, k), xn[:, k], epsilon=0.7, sigma=1.3) for k in range(7)])
+    one = particles.lj_particle_energy
+    per = np.stack([one(xn, np.full(6, k), xn[:, k], epsilon=0.7, sigma=1.3) for k in range(7)])
     np.testing.assert_allclose(per.sum(0) / 2, total, rtol=1e-12)
     moved = xn.copy()
     moved[:, 2] += 0.1
     k = np.full(6, 2)
-    delta = lj_particle_energy(xn, k, moved[:, 2]) - lj_particle_energy(xn, k, xn[:, 2])
+    delta = particles.lj_particle_energy(xn, k, moved[:, 2]) - particles.lj_particle_energy(xn, k, xn[:, 2])
     np.testing.assert_allclose(delta, lj_energy(torch.from_numpy(moved)).numpy() - lj_energy(x).numpy(),
                                rtol=1e-9, atol=1e-9)
 
@@ -52,13 +44,13 @@ def test_particle_kernel_is_the_part_of_the_energy_a_move_changes():
 def test_lj13_system_is_the_shared_potential_plus_the_tether():
     x = _configs(13, 2, scale=1.0)
     system = LJ13()
-    expected = lj_energy(x, sigma=2 ** (-1 / 6)) + 0.5 * remove_com(x).pow(2).sum((-2, -1))
+    expected = lj_energy(x, sigma=2 ** (-1 / 6)) + 0.5 * particles.remove_com(x).pow(2).sum((-2, -1))
     torch.testing.assert_close(system.energy(x), expected, rtol=1e-12, atol=0)
     p = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(lj_energy(p, sigma=2 ** (-1 / 6)).sum(), p)
-    torch.testing.assert_close(system.forces(x), -g - remove_com(x), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(system.forces(x), -g - particles.remove_com(x), rtol=1e-10, atol=1e-10)
     # lj_forces is the exact gradient in the same convention
-    torch.testing.assert_close(lj_forces(x, sigma=2 ** (-1 / 6)), -g, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(particles.lj_forces(x, sigma=2 ** (-1 / 6)), -g, rtol=1e-10, atol=1e-10)
 
 
 def test_dw4_system_is_the_double_well():
