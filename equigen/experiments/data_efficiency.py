@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from equigen.data.lennard_jones import LJDataset, sample_lj_cluster
+from equigen.data.particles import LJDataset, sample_lj_cluster
 from equigen.experiments.base import Experiment, ExperimentConfig, save_figure
 from equigen.experiments.registry import register
 from equigen.groups import haar_orthogonal
