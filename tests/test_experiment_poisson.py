@@ -73,17 +73,27 @@ def test_poisson_experiment_tiny_run(tmp_path):
     assert set(same_basis.twins) == {"diffusion-soft-sine", "diffusion-soft-sine (equal wall-clock)"}
 
 
-def test_poisson_time_limit_stops_training_and_is_recorded(tmp_path):
+def test_poisson_time_limit_stops_training_and_is_recorded(tmp_path, monkeypatch):
+    import equigen.experiments.poisson as poisson
+
     cfg = _tiny(problems=[["dirichlet", 12]], variants=["diffusion-hard", "diffusion-soft-sine"], steps=10**6,
                 time_budget_s=2.0, eval_reserve_s=0.0)
+    monkeypatch.setattr(poisson, "ARM_MIN_FRACTION", 100.0)  # no budget is ever enough: the arm must be skipped
     result = get("poisson").run(cfg, seed=0, out_dir=tmp_path)
     runs = {r["variant"]: r for r in result.tables["what each side got"]}
     for name in ("diffusion-hard", "diffusion-soft-sine"):
         assert runs[name]["stopped_by"] == "time_limit" and 0 < runs[name]["steps"] < 10**6
     arm = runs["diffusion-soft-sine (equal wall-clock)"]
-    assert arm["time limit (s)"] <= runs["diffusion-hard"]["train_s"] + 1e-9
+    assert arm["stopped_by"] == "not run" and arm["steps"] == 0
+    assert not any("wall-clock" in r["variant"] for r in result.tables[TABLE])  # no strawman rows
+    assert any("not run" in n for n in result.notes)
     accuracy = next(c for c in result.claims if "solves the Poisson problem" in c.statement)
     assert accuracy.verdict == "not converged" and "stopped by time_limit" in accuracy.detail
+    same_basis = next(c for c in result.claims if "with the basis held fixed" in c.statement)
+    assert "wall-clock" not in same_basis.statement and "not run" in same_basis.detail
+    assert set(same_basis.twins) == {"diffusion-soft-sine"}
+    exact = next(c for c in result.claims if "exactly; the soft twins" in c.statement)
+    assert exact.verdict == "reproduced" and set(exact.twins) == {"diffusion-soft-sine"}
 
 
 def test_poisson_lr_grid_keeps_the_best_validation_rate(tmp_path):
