@@ -88,7 +88,7 @@ class PoissonConfig(ExperimentConfig):
     jacobi_sweeps: int = 5
     dirichlet_coordinates: bool = True
     variants: list = field(default_factory=lambda: list(VARIANTS))
-    wall_clock_twins: list = field(default_factory=lambda: ["diffusion-soft"])
+    wall_clock_twins: list = field(default_factory=lambda: ["diffusion-soft", "diffusion-soft-sine"])
     target_rel_l2: float = 0.05  # the claim: best DDIM (<= 20 steps) rel. L2 of the hard variant
     eval_reserve_s: float = 600.0
     threads: int = 2
