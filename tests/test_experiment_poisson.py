@@ -71,6 +71,8 @@ def test_poisson_experiment_tiny_run(tmp_path):
     assert all(c.detail.startswith("not converged at quick scale") for c in accuracy)
     same_basis = next(c for c in claims if c.statement.startswith("dirichlet12: with the basis held fixed"))
     assert set(same_basis.twins) == {"diffusion-soft-sine", "diffusion-soft-sine (equal wall-clock)"}
+    basis = next(c for c in claims if c.statement.startswith("dirichlet12: the basis matters"))
+    assert set(basis.twins) == {"diffusion-soft"} and basis.builtin_name == "diffusion-soft-sine"
 
 
 def test_poisson_time_limit_stops_training_and_is_recorded(tmp_path, monkeypatch):

@@ -481,8 +481,8 @@ class PoissonDiffusion(Experiment):
                 f"({'0' if dirichlet else '<= 1e-12'}).",
                 "best DDIM (<= 20 steps) relative L2 error (%)", h_err, {n: best(key, n) for n in names}, v,
                 better="lower", builtin_name="diffusion-hard",
-                detail=detail or f"violation of the hard samples: {h_viol:.2g}; twins' rows for comparison "
-                                 "(regressor: its direct output)")
+                detail=detail or f"violation of the hard samples: {h_viol:.2g}; the twins' figures for comparison "
+                                 "(a regressor's: its direct output)")
             soft = [n for n in names if n.startswith("diffusion-soft")]
             twin_viol = {n: violation(key, n) for n in soft}
             if soft:
@@ -501,7 +501,7 @@ class PoissonDiffusion(Experiment):
             if twins and all(x is not None for x in twins.values()):
                 tests = {n: no_worse(key, "diffusion-hard", n) for n in twins}
                 ok = all(t[0] for t in tests.values())
-                gaps = "; ".join(f"hard - {n}: {g:+.2f} +- {e:.2f} %" for n, (_, g, e) in tests.items())
+                gaps = "; ".join(f"hard - {n}: {g:+.2f} +- {e:.2f} percentage points" for n, (_, g, e) in tests.items())
                 basis = ("SineConv blocks, boundary free" if dirichlet else "the same Fourier network")
                 v, detail = verdict(ok, f"the hard variant is less accurate than its twin in the same basis by more "
                                         f"than two standard errors over the held-out rho ({gaps})")
@@ -520,8 +520,9 @@ class PoissonDiffusion(Experiment):
                 s_err, f_err = best(key, "diffusion-soft-sine"), best(key, "diffusion-soft")
                 ok, g, e = no_worse(key, "diffusion-soft-sine", "diffusion-soft")
                 v, detail = verdict(ok, f"the sine-basis soft twin is less accurate than the Fourier network with "
-                                        f"coordinates (paired gap {g:+.2f} +- {e:.2f} %)")
-                detail = detail or f"paired gap sine - Fourier over the held-out rho: {g:+.2f} +- {e:.2f} %"
+                                        f"coordinates (paired gap {g:+.2f} +- {e:.2f} percentage points)")
+                detail = detail or (f"paired gap sine - Fourier over the held-out rho: {g:+.2f} +- {e:.2f} "
+                                    "percentage points")
                 result.add_claim(
                     f"{key}: the basis matters apart from the constraint: with the boundary learned softly in both, "
                     "the sine-basis network is at least as accurate as the Fourier network with coordinate channels.",
