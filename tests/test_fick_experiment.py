@@ -11,8 +11,9 @@ from equigen.experiments.fick import FickConfig
 def test_fick_is_registered_with_presets():
     assert "fick" in names()
     quick, full = FickConfig.quick(), FickConfig.full()
-    assert quick.sizes == (64, 128) and full.pairs == tuple(2**i for i in range(10))
-    assert quick.time_budget_s <= full.time_budget_s
+    assert quick.sizes == (64,) and full.sizes == (64, 128) and full.pairs == tuple(2**i for i in range(10))
+    assert 16 in quick.pairs and 0.01 in quick.noises  # the pairs and noise the headline claim is stated at
+    assert quick.time_budget_s == 40.0 <= full.time_budget_s
 
 
 def test_fick_tiny_run(tmp_path):
@@ -39,6 +40,16 @@ def test_fick_tiny_run(tmp_path):
     assert dense_32["rollout_rel_error"] < 1e-6  # with >= N clean pairs it has learned the operator
     assert all(math.isfinite(r["shift_equivariance_error"]) for r in rows if r["model"] != "MLP")
     assert len(result.figures) == 2 and all((tmp_path / f.split("/")[-1]).exists() for f in result.figures)
+    claims = {c.metric.split(",")[0]: c for c in result.claims}
+    assert len(result.claims) == 4 and all(c.section == "fick" for c in result.claims)
+    rollout = claims["relative rollout error"]
+    assert set(rollout.twins) == {"free", "dense + shift-aug", "ridge", "dense N x N", "MLP"}
+    iso_noisy = max(r["rollout_rel_error"] for r in rows if r["model"] == "isotropic" and r["noise"] == 0.01
+                    and r["pairs"] == 32)
+    assert rollout.builtin == iso_noisy  # the built-in figure is the worst isotropic fit at that setting
+    assert rollout.verdict == ("reproduced" if rollout.builtin < min(rollout.twins.values()) else "not reproduced")
+    assert claims["relative error of D"].verdict == "reproduced"  # one clean pair: D to rounding
+    assert claims["relative integer-shift equivariance error"].builtin < 1e-13
 
 
 def test_dense_map_with_all_cyclic_shifts_equals_the_free_symbol(tmp_path):

@@ -154,3 +154,24 @@ def test_denoiser_dtypes_and_reproducible_init():
         t = torch.tensor([1, 2])
         torch.testing.assert_close(a(x, t, x), b(x, t, x), rtol=0, atol=0)
         assert a(x, t, x).dtype == dtype
+
+
+def test_sine_denoiser_free_boundary_twin():
+    """``free_boundary=True``: the same SineConv network plus a pointwise output map; boundary values free,
+    still box-reflection equivariant, ``width + channels`` more parameters; only with ``conv='sine'``."""
+    g = torch.Generator().manual_seed(3)
+    kw = dict(width=6, modes=5, depth=2, time_dim=8, num_steps=50, dtype=torch.float64)
+    hard = SineFieldDenoiser(1, 1, generator=torch.Generator().manual_seed(0), **kw)
+    soft = SineFieldDenoiser(1, 1, free_boundary=True, generator=torch.Generator().manual_seed(0), **kw)
+    assert sum(p.numel() for p in soft.parameters()) == sum(p.numel() for p in hard.parameters()) + 6 + 1
+    x, rho = torch.randn(2, 1, 12, 12, generator=g, dtype=torch.float64), torch.randn(2, 1, 12, 12, generator=g,
+                                                                                        dtype=torch.float64)
+    t = torch.tensor([3, 40])
+    assert float(boundary_violation(hard(x, t, rho)[:, 0]).max()) == 0.0
+    assert float(boundary_violation(soft(x, t, rho)[:, 0]).min()) > 1e-6
+    assert_equivariant(lambda a, b: soft(a, t, b), (x, rho), BoxReflections(2), ("field",) * 2, ("field",))
+    for bad in ("yes", 1):
+        with pytest.raises(ValueError, match="free_boundary"):
+            SineFieldDenoiser(1, 1, free_boundary=bad, **kw)
+    with pytest.raises(ValueError, match="free_boundary"):
+        FieldDenoiser(1, 1, free_boundary=True, **kw)

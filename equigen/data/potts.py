@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from equigen.core.validation import check_int, check_positive_float, check_positive_int, check_tensor
+from equigen.data.mcmc import mcmc_diagnostics, metropolis_accept
 
 __all__ = ["AMINO_ACIDS", "PottsModel", "MCMCResult", "sample_mcmc", "mcmc_diagnostics", "default_alphabet"]
 
@@ -348,7 +349,7 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
     different letter and accepts with ``min(1, exp(-beta dE))``. The first ``burn_in`` sweeps
     (default half) are discarded; the returned samples are the chains' states at evenly spaced
     sweeps after burn-in (``num_samples / chains`` per chain). Diagnostics (see
-    :func:`mcmc_diagnostics`) are computed on the post-burn-in energy traces.
+    :func:`~equigen.data.mcmc.mcmc_diagnostics`) are computed on the post-burn-in energy traces.
     """
     _check_generator(generator)
     if method not in ("gibbs", "metropolis"):
@@ -402,8 +403,7 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
                 cur = s[:, sites]
                 prop = (cur + shift) % potts.q
                 d = logits.gather(2, prop[..., None]) - logits.gather(2, cur[..., None])  # = -beta dE
-                u = torch.rand(chains, m, generator=generator, dtype=logits.dtype).to(dev)
-                acc = torch.log(u) < d[..., 0]
+                acc = metropolis_accept(d[..., 0], generator)
                 s[:, sites] = torch.where(acc, prop, cur)
                 accepted += int(acc.sum())
                 proposed += acc.numel()
@@ -423,43 +423,6 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
         diagnostics["acceptance_rate"] = accepted / max(proposed, 1)
     samples = torch.stack(out, 1).reshape(num_samples, potts.length)
     return MCMCResult(samples, energy_trace, diagnostics)
-
-
-def mcmc_diagnostics(trace: torch.Tensor) -> dict:
-    """Mixing diagnostics of a scalar trace ``(T, chains)`` (e.g. the energy after each sweep).
-
-    * ``r_hat``: split-R-hat of Gelman & Rubin (each chain cut in two halves); near 1 when mixed,
-      above ~1.01-1.05 signals chains that have not forgotten their starts;
-    * ``tau_int``: integrated autocorrelation time in sweeps (chain-averaged autocorrelation,
-      summed up to the first negative pair, Geyer's initial positive sequence);
-    * ``ess``: effective sample size ``T * chains / tau_int``.
-    """
-    x = torch.as_tensor(trace, dtype=torch.float64)
-    if x.ndim != 2 or x.shape[0] < 4:
-        raise ValueError(f"trace must have shape (T >= 4, chains), got {tuple(x.shape)}")
-    T, m = x.shape
-    half = T // 2
-    halves = torch.cat([x[:half], x[half:2 * half]], 1)  # (half, 2m)
-    n = half
-    means = halves.mean(0)
-    B = n * means.var(unbiased=True)
-    W = halves.var(0, unbiased=True).mean()
-    var_plus = (n - 1) / n * W + B / n
-    r_hat = float(torch.sqrt(var_plus / W)) if W > 0 else float("nan")
-    xc = x - x.mean(0)
-    var = (xc ** 2).mean()
-    if var == 0:
-        return {"r_hat": r_hat, "tau_int": float("nan"), "ess": float("nan"), "sweeps": T, "chains": m}
-    f = torch.fft.rfft(xc, n=2 * T, dim=0)
-    acov = torch.fft.irfft(f * f.conj(), n=2 * T, dim=0)[:T].mean(1) / T
-    rho = acov / acov[0]
-    tau = 1.0
-    for k in range(1, T - 1, 2):
-        pair = float(rho[k] + rho[k + 1])
-        if pair < 0:
-            break
-        tau += 2 * pair
-    return {"r_hat": r_hat, "tau_int": tau, "ess": T * m / tau, "sweeps": T, "chains": m}
 
 
 def single_site_frequencies(seqs: torch.Tensor, q: int) -> torch.Tensor:

@@ -12,7 +12,9 @@ operation commutes with integer grid shifts, so the denoiser -- and with it the 
 sampler -- is translation-equivariant on a periodic domain: shifting ``rho`` and the noise
 shifts the sampled ``phi``. ``conv="sine"``: ``K`` is :class:`~equigen.nn.sine.SineConv`
 (Dirichlet node grid) and the last layer is a :class:`SineConv` too, so the output is a sine
-series: exactly zero on the boundary. ``positional=True`` is the unconstrained twin: two
+series: exactly zero on the boundary, unless ``free_boundary=True`` adds a pointwise linear map
+beside it (the soft twin in the same basis: boundary values learned, not built in). ``positional=True``
+is the unconstrained twin: two
 coordinate channels ``(x, y)`` are appended to the input, which breaks translation
 equivariance at the same size (+2 input channels).
 
@@ -178,6 +180,8 @@ class FieldDenoiser(torch.nn.Module):
         conv: ``"fourier"`` (periodic, translation-equivariant) or ``"sine"`` (Dirichlet, zero boundary).
         num_steps: ``T`` of the diffusion (scales the time embedding). time_dim: embedding size.
         positional: append coordinate channels (the unconstrained twin; breaks shift equivariance).
+        free_boundary: ``conv="sine"`` only: output ``SineConv(h) + Linear(h)`` instead of ``SineConv(h)``,
+            so the boundary values are free (learned softly); ``width + channels`` extra parameters.
         generator, dtype, device: initialisation.
 
     Symmetry (``conv="fourier"``, ``positional=False``): integer grid shifts of ``x_t`` and
@@ -189,7 +193,8 @@ class FieldDenoiser(torch.nn.Module):
 
     def __init__(self, channels: int = 1, cond_channels: int = 1, *, width: int = 32, modes=12, depth: int = 4,
                  ndim: int = 2, conv: str = "fourier", num_steps: int = 1000, time_dim: int = 64,
-                 positional: bool = False, generator: torch.Generator | None = None, dtype=None, device=None):
+                 positional: bool = False, free_boundary: bool = False, generator: torch.Generator | None = None,
+                 dtype=None, device=None):
         super().__init__()
         for name, v, lo in (("channels", channels, 1), ("cond_channels", cond_channels, 0), ("width", width, 1),
                             ("depth", depth, 1), ("num_steps", num_steps, 1), ("time_dim", time_dim, 2)):
@@ -203,6 +208,10 @@ class FieldDenoiser(torch.nn.Module):
         self.modes = normalize_modes(modes, ndim)
         self.ndim, self.conv, self.num_steps, self.time_dim = ndim, conv, num_steps, time_dim
         self.positional = bool(positional)
+        if not isinstance(free_boundary, bool) or (free_boundary and conv != "sine"):
+            raise ValueError(f"free_boundary={free_boundary!r} must be a bool, and True only with conv='sine' "
+                             f"(got conv={conv!r}): the Fourier output is already unconstrained")
+        self.free_boundary = free_boundary
         kw = dict(dtype=dtype, device=device)
         if generator is not None:  # reproducible init of the Linear layers too
             state = torch.random.get_rng_state()
@@ -217,6 +226,8 @@ class FieldDenoiser(torch.nn.Module):
             self.head = torch.nn.Linear(width, width, **kw)
             if conv == "sine":
                 self.out = SineConv(width, channels, self.modes, generator=generator, **kw)
+                if free_boundary:
+                    self.out_pointwise = torch.nn.Linear(width, channels, **kw)
             else:
                 self.out = torch.nn.Linear(width, channels, **kw)
         finally:
@@ -259,7 +270,8 @@ class FieldDenoiser(torch.nn.Module):
             h = block(h, emb)
         h = torch.nn.functional.gelu(self.head(h))
         if self.conv == "sine":
-            return self.out(h.movedim(-1, 1))
+            y = self.out(h.movedim(-1, 1))
+            return y + self.out_pointwise(h).movedim(-1, 1) if self.free_boundary else y
         return self.out(h).movedim(-1, 1)
 
     @classmethod

@@ -9,11 +9,12 @@ from equigen.experiments import get, names
 from equigen.experiments.nbody import MASSES, NBodyConfig, planetary_systems
 
 
-def test_registered_with_quick_preset_of_1e4_steps():
+def test_registered_with_presets_of_5e3_and_1e4_steps():
     assert "nbody-conservation" in names()
     exp = get("nbody-conservation")
     quick, full = exp.Config.quick(), exp.Config.full()
-    assert quick.rollout_steps == full.rollout_steps == 10_000
+    assert quick.rollout_steps == 5_000 and full.rollout_steps == 10_000
+    assert quick.train_time_limit_s is not None and quick.time_budget_s == 70.0
     assert 3 <= len(MASSES) <= 5
     assert quick.time_budget_s <= full.time_budget_s
 
@@ -54,3 +55,22 @@ def test_tiny_run_separates_the_three_models(tmp_path):
     assert claims["max relative angular-momentum drift"].verdict == "reproduced"
     assert all(c.verdict in ("reproduced", "not reproduced", "not converged") for c in result.claims)
     assert all(Path(f).exists() for f in result.figures)
+
+
+def test_claims_cut_short_by_the_time_cap_are_not_converged_not_refuted():
+    """A claim that fails while a network was stopped by the wall-clock cap says "not converged"."""
+    from equigen.experiments.base import Result
+    from equigen.experiments.nbody import NBodyConservation
+
+    def row(l, pos):
+        return {"max_angular_momentum": l, "position_error_at_100": pos}
+
+    by = {"pair": row(1e-15, 0.5), "hnn": row(1.0, 0.2), "linear": row(1e3, 9.0), "pair (r only)": row(1e-15, 0.9)}
+    config = NBodyConfig(rollout_steps=100, train_time_limit_s=1.0)
+    for stopped, expected in (("steps", "not reproduced"), ("time_limit", "not converged")):
+        result = Result("nbody-conservation", {}, 0)
+        info = {"pair": {"stopped_by": stopped}, "hnn": {"stopped_by": "steps"}}
+        NBodyConservation._claims(result, by, 100, config, info)
+        verdicts = [c.verdict for c in result.claims]
+        assert verdicts == ["reproduced", expected, "reproduced"]
+        assert ("wall-clock cap" in result.claims[1].detail) == (stopped == "time_limit")

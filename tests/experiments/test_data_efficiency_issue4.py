@@ -64,3 +64,29 @@ def test_distance_mlp_invariant_and_standardised():
                 torch.zeros(13, dtype=torch.long))
         assert_equivariant(ForceField(m), args, E3() * Permutations(), ("nodes", "positions", "edge_index",
                                                                         "batch"), ("scalars", "vectors"))
+
+
+def test_significant_increase_is_a_paired_test_on_the_same_configurations():
+    from equigen.experiments.data_efficiency import significant_increase
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(400, generator=g, dtype=torch.float64) + 1.0
+    noise = 0.01 * torch.randn(400, generator=g, dtype=torch.float64)
+    assert not significant_increase(base, base + noise - noise.mean())  # no mean change: no rise
+    assert significant_increase(base, base + noise + 0.01)  # a rise of 1 noise sd in every configuration
+    assert not significant_increase(base, base - 0.05)
+
+
+def test_tiny_run_claims_name_both_twin_families(tmp_path):
+    cfg = DataEfficiencyConfig(train_sizes=(8, 24), test_size=16, val_size=8, steps=3, batch_size=4,
+                               learning_rates=(1e-3,), hidden=12, num_layers=1, burn_in_sweeps=40)
+    result = get("data-efficiency").run(cfg, seed=0, out_dir=tmp_path)
+    m = result.metrics
+    assert isinstance(m["curves_without_significant_rise_all"], bool)
+    assert set(m["curves_with_significant_rise"]) <= {f"{n} {k}" for n in MODELS
+                                                      for k in ("test_energy_mae", "test_force_rmse")}
+    headline = [c for c in result.claims if "trained on 8 configurations" in c.statement]
+    assert len(headline) == 4  # raw-coordinate and invariant-feature twins, energies and forces
+    for c in headline:
+        best = min(c.twins.values())
+        assert c.verdict == "reproduced" if c.builtin < best else c.verdict in ("not reproduced", "not converged")
