@@ -51,7 +51,7 @@ class ParticleSystem:
     temperature: float = 1.0
 
     def __post_init__(self):
-        self.temperature = check_positive_float(self.temperature, "temperature")
+        check_positive_float(self.temperature, "temperature")
 
     def check(self, x: torch.Tensor, argument: str = "x") -> torch.Tensor:
         """Validate ``(..., N, d)`` positions of this system (clear ``ValueError`` otherwise)."""
