@@ -60,8 +60,8 @@ class EquivariantGenerationConfig(ExperimentConfig):
     signal: float = 3.0                 # RMS radius of the scaled data in noise units (schedule shift)
     t_power: float = 2.0                # training steps floor(T u^p): more training at low noise
     coords_range: float = 4.0           # the EGNN's per-edge coordinate step bound (noise units)
-    max_steps: dict = field(default_factory=lambda: {"DW4": 500, "LJ13": 400})
-    time_limit_s: dict = field(default_factory=lambda: {"DW4": 12.0, "LJ13": 18.0})
+    max_steps: dict = field(default_factory=lambda: {"DW4": 1200, "LJ13": 400})
+    time_limit_s: dict = field(default_factory=lambda: {"DW4": 40.0, "LJ13": 18.0})
     batch_size: dict = field(default_factory=lambda: {"DW4": 256, "LJ13": 64})
     lr: dict = field(default_factory=lambda: {"egnn": 1e-2, "mlp": 2e-3, "mlp_aug": 5e-3})
     lr_grid: tuple = (2e-3, 5e-3, 1e-2)
@@ -77,7 +77,7 @@ class EquivariantGenerationConfig(ExperimentConfig):
     clash_distance: float = 0.8
     equal_time_arm: bool = True
     threads: int = 2
-    time_budget_s: float = 150.0
+    time_budget_s: float = 230.0
 
     @classmethod
     def quick(cls):
