@@ -115,7 +115,7 @@ class DataEfficiencyConfig(ExperimentConfig):
         return cls(test_size=400, val_size=200, steps=1200, batch_size=8, learning_rates=(1e-3, 3e-3),
                    model_learning_rates=QUICK_LEARNING_RATES, equal_time_sizes=(10000,),
                    equal_time_models=("distance MLP (Bessel)", "message passing + rot. aug.", "MLP + rot. aug."),
-                   time_limit_s=30.0, time_budget_s=200.0)
+                   time_limit_s=30.0, time_budget_s=170.0)
 
     @classmethod
     def full(cls):
@@ -488,13 +488,18 @@ class DataEfficiency(Experiment):
         full = DataEfficiencyConfig.full()
         stopped_early = result.metrics["runs_stopped_by_time_limit"] > 0
         unsettled = ("not converged at quick scale (" + ("training stopped by the time limit before the step cap"
-                                                         if stopped_early else "the EGNN's curve is not monotone in n")
+                                                         if stopped_early else "the EGNN's error rises with n"
+                                                         + (" by more than two paired standard errors" if per_config
+                                                            else ""))
                      + f"); the full preset trains {full.steps} steps with {len(full.learning_rates)} learning rates")
         for key, metric in (("test_energy_mae", "test energy MAE (epsilon)"),
                             ("test_force_rmse", "test force RMSE (epsilon/sigma)")):
             label = "energies" if key == "test_energy_mae" else "forces"
             eq = by[(BUILTIN, small)][key]
-            converged = not stopped_early and monotone[(BUILTIN, key)]
+            # settled when the EGNN's curve does not rise with n: no rise beyond two paired standard errors
+            # on the test set (strict monotonicity without the per-configuration errors)
+            rising = rises[(BUILTIN, key)] if per_config else not monotone[(BUILTIN, key)]
+            converged = not stopped_early and not rising
             # the headline, against two families of twins: the raw-coordinate models (no rotation
             # invariance built in, with or without augmentation) and the invariant-feature distance MLPs;
             # each twin at n = large, at equal steps and (where run) at the EGNN's wall-clock
