@@ -429,8 +429,9 @@ class DataEfficiency(Experiment):
                 row = {"model": name, "train_size": size, "parameters": count_parameters(model),
                        "learning_rate": lr, "steps": info["steps"], "stopped_by": info["stopped_by"],
                        "train_seconds": info["seconds"], "test_energy_mae": t["energy_mae"],
-                       "test_force_rmse": t["force_rmse"], "val_energy_mae": v["energy_mae"],
-                       "val_force_rmse": v["force_rmse"], "final_train_loss": float(np.mean(info["curve"][-20:]))}
+                       "test_force_rmse": t["force_rmse"], "final_train_loss": float(np.mean(info["curve"][-20:]))}
+                if v["energy_mae"] is not None:  # validated (a learning rate was chosen)
+                    row.update(val_energy_mae=v["energy_mae"], val_force_rmse=v["force_rmse"])
                 rows.append(row)
                 if name == BUILTIN:
                     egnn_seconds = info["seconds"]
