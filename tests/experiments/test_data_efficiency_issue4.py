@@ -90,3 +90,42 @@ def test_tiny_run_claims_name_both_twin_families(tmp_path):
     for c in headline:
         best = min(c.twins.values())
         assert c.verdict == "reproduced" if c.builtin < best else c.verdict in ("not reproduced", "not converged")
+
+
+def test_dense_forward_equals_the_edge_list_forward():
+    from equigen.experiments.data_efficiency import _predict, dense_node_features
+    from equigen.nn import EGNN
+
+    gen = torch.Generator().manual_seed(3)
+    models = build_models(DataEfficiencyConfig.quick(), dtype=torch.float64)
+    pos = torch.randn(4, 13, 3, generator=gen, dtype=torch.float64) * 1.2
+    for name in ("equivariant", "message passing + rot. aug."):
+        model = models[name]
+        for p in model.parameters():  # away from the initialisation: every weight block matters
+            p.data.add_(0.2 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        model.energy_model.pos_scale.fill_(1.3)
+        model.energy_model.energy_std.fill_(2.5)
+        model.energy_model.energy_mean.fill_(-40.0)
+        e_list, f_list = _predict(model, pos, lambda b: _complete_edges(b, 13), dense=False)
+        e_dense, f_dense = _predict(model, pos, lambda b: _complete_edges(b, 13))
+        assert torch.allclose(e_dense, e_list, rtol=1e-12, atol=1e-10), name
+        assert torch.allclose(f_dense, f_list, rtol=1e-12, atol=1e-10), name
+        assert e_dense.requires_grad and f_dense.requires_grad  # a force loss can be trained
+    with torch.no_grad():
+        e, f = _predict(models["equivariant"], pos, lambda b: _complete_edges(b, 13))
+    assert not e.requires_grad and not f.requires_grad
+    try:
+        dense_node_features(EGNN(1, 8, 8, num_layers=1), torch.ones(1, 13, 1), pos[:1].float())
+        raise AssertionError("an EGNN that moves positions is not supported by the dense path")
+    except ValueError as err:
+        assert "update_pos" in str(err)
+
+
+def test_fixed_learning_rates_are_checked():
+    cfg = DataEfficiencyConfig(train_sizes=(8,), test_size=8, val_size=8, steps=1, batch_size=4,
+                               hidden=8, num_layers=1, burn_in_sweeps=10, model_learning_rates=(("EGNN", 1e-3),))
+    try:
+        get("data-efficiency").run(cfg, seed=0)
+        raise AssertionError("an unknown model name must be rejected")
+    except ValueError as err:
+        assert "model_learning_rates" in str(err)
