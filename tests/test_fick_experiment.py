@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from equigen.experiments import get, names
 from equigen.experiments.fick import FickConfig
 
@@ -61,3 +63,15 @@ def test_dense_map_with_all_cyclic_shifts_equals_the_free_symbol(tmp_path):
     assert aug["shift_equivariance_error"] < 1e-10 < rows["dense N x N"]["shift_equivariance_error"]
     assert abs(aug["rollout_rel_error"] - free["rollout_rel_error"]) <= 1e-6 * max(free["rollout_rel_error"], 1e-12)
     assert rows["ridge"]["ridge_penalty"] > 0
+
+
+def test_mass_drift_of_an_overflowing_rollout_is_infinite():
+    """A twin whose rollout overflows (the dense map at quick scale) reports an infinite drift, not an error."""
+    from equigen.experiments.fick import _mass_drift
+    from equigen.nn.baselines import DenseLinearMap
+
+    dense = DenseLinearMap(8, dtype=torch.float64)
+    with torch.no_grad():
+        dense.A.copy_(1e3 * torch.eye(8, dtype=torch.float64))
+    drift, size = _mass_drift(dense.step, torch.ones(2, 8, dtype=torch.float64), steps=200)
+    assert drift == float("inf") and size == float("inf")

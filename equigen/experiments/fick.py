@@ -99,7 +99,11 @@ def _mass_drift(step, u0, steps):
     with torch.no_grad():
         states = [u0]
         for _ in range(steps):
+            if not torch.isfinite(states[-1]).all():  # the rollout overflowed: its drift is unbounded
+                return float("inf"), float("inf")
             states.append(step(states[-1]))
+        if not torch.isfinite(states[-1]).all():
+            return float("inf"), float("inf")
         u, size = states[-1], torch.stack(states).abs().sum(-1).amax(0)
         m0, m1, l1 = u0.sum(-1), u.sum(-1), u0.abs().sum(-1)
     return float(((m1 - m0).abs() / l1).max()), float((size / l1).max())
