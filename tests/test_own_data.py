@@ -81,7 +81,12 @@ def test_compare_writes_claims(cu_file, tmp_path):
     rows = payload["experiments"][0]["tables"]["models (test set)"]
     assert [r["model"] for r in rows] == ["egnn", "flat-mlp", "distance-mlp"]
     assert all(r["steps"] == 10 for r in rows)
-    assert (out / "report.md").exists()
+    # the same claim -> verdict record as `equigen bench`, computed from the rows
+    (claim,) = payload["experiments"][0]["claims"]
+    assert claim["builtin"] == rows[0]["force_mae"] and set(claim["twins"]) == {"flat-mlp", "distance-mlp"}
+    wins = all(rows[0]["force_mae"] < r["force_mae"] for r in rows[1:])
+    assert claim["verdict"] == ("reproduced" if wins else "not reproduced")
+    assert claim["statement"] in (out / "report.md").read_text()
 
 
 def test_bad_input(cu_file, tmp_path, capsys):
