@@ -32,6 +32,7 @@ import math
 
 import torch
 
+from equigen.core.grids import normalize_lengths, squared_wavenumbers
 from equigen.core.validation import check_finite, check_non_negative_float, check_positive_float, check_positive_int
 
 __all__ = ["squared_wavenumbers", "random_smooth_fields", "heat_exact", "heat_finite_difference", "heat_pairs",
@@ -39,8 +40,6 @@ __all__ = ["squared_wavenumbers", "random_smooth_fields", "heat_exact", "heat_fi
 
 
 def _lengths(length, ndim):
-    from equigen.nn.spectral import normalize_lengths
-
     return normalize_lengths(length, ndim)
 
 
@@ -53,20 +52,6 @@ def _check_sizes(sizes):
     if not 1 <= len(sizes) or any(not isinstance(n, int) or n < 1 for n in sizes):
         raise ValueError(f"sizes={sizes!r} must be positive ints, one per spatial axis")
     return sizes
-
-
-def squared_wavenumbers(sizes, length=2 * math.pi, *, dtype=torch.float64, device=None) -> torch.Tensor:
-    """``|k|^2`` on the ``rfftn`` grid of ``sizes`` (last axis halved), ``k = 2 pi n / length``."""
-    sizes = _check_sizes(sizes)
-    lengths = _lengths(length, len(sizes))
-    k2 = torch.zeros((), dtype=dtype, device=device)
-    for i, (n, L) in enumerate(zip(sizes, lengths)):
-        f = torch.fft.rfftfreq(n, dtype=dtype, device=device) if i == len(sizes) - 1 else \
-            torch.fft.fftfreq(n, dtype=dtype, device=device)
-        shape = [1] * len(sizes)
-        shape[i] = len(f)
-        k2 = k2 + ((2 * math.pi * n / L) * f).reshape(shape) ** 2
-    return k2
 
 
 def random_smooth_fields(count: int, sizes, *, scale: float = 4.0, mean: float = 1.0, generator=None,

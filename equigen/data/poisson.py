@@ -45,8 +45,9 @@ import numpy as np
 import scipy.fft
 import torch
 
+from equigen.core.grids import grid_frequencies, integer_frequencies
+from equigen.core.sine import dst1n, idst1n, interior, pad_boundary
 from equigen.core.validation import check_finite, check_float, check_int, check_positive_int
-from equigen.nn.sine import dst1n, idst1n, interior, pad_boundary
 
 __all__ = ["BOUNDARIES", "solve_periodic", "solve_dirichlet", "solve", "laplacian", "pde_residual",
            "boundary_violation", "gaussian_random_field", "random_blobs", "poisson_pairs", "grid_coordinates"]
@@ -89,9 +90,7 @@ def _periodic_symbol(sizes, length, laplacian, dtype, device):
     """Symbol of the Laplacian on the rfftn grid: ``-|k|^2`` (spectral) or the 5-point one."""
     lam = torch.zeros((), dtype=dtype, device=device)
     nd = len(sizes)
-    for i, n in enumerate(sizes):
-        f = (torch.fft.rfftfreq(n, dtype=dtype, device=device) if i == nd - 1
-             else torch.fft.fftfreq(n, dtype=dtype, device=device)) * n
+    for i, (n, f) in enumerate(zip(sizes, grid_frequencies(sizes, dtype=dtype, device=device))):
         if laplacian == "spectral":
             v = -(2 * math.pi * f / length) ** 2
         else:
@@ -279,7 +278,7 @@ def gaussian_random_field(count: int, size: int, boundary: str, *, alpha: float 
     length = _check_length(length)
     alpha, tau = check_float(alpha, "alpha", min=0.0), check_float(tau, "tau", min=0.0)
     if boundary == "periodic":
-        f = torch.fft.fftfreq(size, dtype=torch.float64) * size
+        f = integer_frequencies(size, dtype=torch.float64)
         n2 = f[:, None] ** 2 + f[None, :] ** 2
         amp = (n2 + tau**2) ** (-alpha / 2)
         amp[0, 0] = 0.0

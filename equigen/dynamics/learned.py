@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.blocks import count_parameters
 from equigen.core.validation import (
     check_finite,
     check_non_negative_float,
@@ -71,11 +72,6 @@ def _positive_int(name, value):
 
 def _positive_float(name, value):
     return check_positive_float(value, name)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable scalars of ``module``."""
-    return sum(t.numel() for t in module.parameters() if t.requires_grad)
 
 
 def _check_masses(masses, *, dtype=None, device=None):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from equigen.core.blocks import mlp as _mlp
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_tensor
 
 __all__ = ["GenerativeModel", "mlp", "check_data", "check_n", "randn"]
@@ -96,10 +97,4 @@ def mlp(d_in: int, d_out: int, hidden: int, layers: int, *, activation=torch.nn.
     """``layers`` hidden layers of width ``hidden``; ``wrap`` (e.g. spectral_norm) is applied to each Linear."""
     if layers < 1 or hidden < 1:
         raise ValueError(f"need layers >= 1 and hidden >= 1, got layers={layers}, hidden={hidden}")
-    w = wrap or (lambda m: m)
-    mods, d = [], d_in
-    for _ in range(layers):
-        mods += [w(torch.nn.Linear(d, hidden, dtype=dtype, device=device)), activation()]
-        d = hidden
-    mods.append(w(torch.nn.Linear(d, d_out, dtype=dtype, device=device)))
-    return torch.nn.Sequential(*mods)
+    return _mlp([d_in] + [hidden] * layers + [d_out], activation, wrap=wrap, dtype=dtype, device=device)

@@ -40,6 +40,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.grids import grid_frequencies
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float
 from equigen.generative.diffusion import timestep_embedding
 from equigen.groups import GridShifts
@@ -73,8 +74,7 @@ class FourierBandLimit:
         sizes = x.shape[x.dim() - nd:]
         X = torch.fft.rfftn(x, dim=dims)
         mask = torch.ones((), dtype=torch.bool, device=x.device)
-        for i, (n, m) in enumerate(zip(sizes, self.modes)):
-            f = (torch.fft.rfftfreq(n, device=x.device) if i == nd - 1 else torch.fft.fftfreq(n, device=x.device)) * n
+        for i, (n, m, f) in enumerate(zip(sizes, self.modes, grid_frequencies(sizes, device=x.device))):
             keep = f.abs() < m + 0.5
             if n % 2 == 0 and m >= n // 2:  # keep the Nyquist bin whole: the projection stays real and idempotent
                 keep = torch.ones_like(keep)

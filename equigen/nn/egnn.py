@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.blocks import mlp
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_int
 from equigen.geometry import _check_cutoff, bessel_basis, edge_vectors, polynomial_cutoff, safe_norm
 from equigen.groups import E3, Permutations
@@ -41,12 +42,7 @@ __all__ = ["EGNNLayer", "EGNN"]
 
 
 def _mlp(sizes, act, *, last_act=False, dtype=None, device=None) -> nn.Sequential:
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b, dtype=dtype, device=device))
-        if i < len(sizes) - 2 or last_act:
-            layers.append(act())
-    return nn.Sequential(*layers)
+    return mlp(sizes, act, last_activation=last_act, dtype=dtype, device=device)
 
 
 def _positive_int(value, argument: str) -> int:

@@ -36,9 +36,10 @@ import math
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.grids import normalize_lengths, squared_wavenumbers
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_positive_int
 from equigen.groups import GridReflections, GridShifts
-from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field, normalize_lengths
+from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol, centred_frequencies
 from equigen.symmetry import Symmetry
 
@@ -262,7 +263,7 @@ class FourierOperator(torch.nn.Module):
 
     def _fit_isotropic(self, symbol, S00, S11, S10, sizes, refine):
         nd = len(sizes)
-        k2 = _k2_bins(sizes, self.lengths, S00.dtype, S00.device)
+        k2 = squared_wavenumbers(tuple(sizes), self.lengths, dtype=S00.dtype, device=S00.device)
         w_last = torch.full((sizes[-1] // 2 + 1,), 2.0, dtype=S00.dtype, device=S00.device)
         w_last[0] = 1
         if sizes[-1] % 2 == 0:
@@ -376,17 +377,6 @@ class FourierOperator(torch.nn.Module):
     def symmetry_example(cls, *, dtype, generator):
         op = cls(IsotropicPolynomial(2, generator=generator, dtype=dtype), dt=0.3)
         return op, (torch.randn(3, 17, generator=generator, dtype=dtype),)
-
-
-def _k2_bins(sizes, lengths, dtype, device):
-    k2 = torch.zeros((), dtype=dtype, device=device)
-    for i, (n, L) in enumerate(zip(sizes, lengths)):
-        f = torch.fft.rfftfreq(n, d=1.0 / n, dtype=dtype, device=device) if i == len(sizes) - 1 else \
-            torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
-        shape = [1] * len(sizes)
-        shape[i] = len(f)
-        k2 = k2 + ((2 * math.pi / L) * f).reshape(shape) ** 2
-    return k2.expand(tuple(sizes[:-1]) + (sizes[-1] // 2 + 1,))
 
 
 def _check_dt(dt):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.blocks import count_parameters
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import (
     check_batch,
@@ -37,11 +38,6 @@ from equigen.nn.egnn import _mlp, _positive_int
 from equigen.symmetry import Symmetry
 
 __all__ = ["FlatMLP", "RawMessagePassing", "DistanceMLP", "width_for_params", "count_parameters"]
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def width_for_params(make: Callable[[int], nn.Module], target: int, *, lo: int = 1, hi: int = 8192) -> int:

@@ -33,30 +33,17 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.grids import normalize_lengths
 from equigen.core.validation import InputTypeError, check_dtype_like, check_finite
 from equigen.groups import GridShifts
 from equigen.nn.symbols import Free, RealEven, Symbol, centred_frequencies, normalize_modes
 from equigen.symmetry import Symmetry
 
 __all__ = ["SpectralConv", "apply_symbol", "bin_weights", "check_field"]
-
-
-def normalize_lengths(length, ndim: int, *, argument: str = "length") -> tuple[float, ...]:
-    """A positive length per spatial axis (a number is used for every axis)."""
-    if isinstance(length, (int, float)) and not isinstance(length, bool):
-        out = (float(length),) * ndim
-    elif isinstance(length, Sequence) and len(length) == ndim:
-        out = tuple(float(v) for v in length)
-    else:
-        raise ValueError(f"{argument}={length!r} must be a positive number or one per spatial axis ({ndim})")
-    if not all(math.isfinite(v) and v > 0 for v in out):
-        raise ValueError(f"{argument}={length!r} must be positive and finite (the period of each axis)")
-    return out
 
 
 def check_field(x, *, ndim: int, channels: int | None = None, modes=None, argument: str = "x",

@@ -15,6 +15,7 @@ import torch
 from e3nn import o3
 from hypothesis import strategies as st
 
+from equigen.core.grids import integer_frequencies
 from equigen.geometry import radius_graph
 from equigen.groups import (
     Dilations,
@@ -326,7 +327,7 @@ def fields(draw, *, ndim=st.integers(1, 3), channels=1, batch=1, min_size=1, max
     if _draw_value(draw, smooth):
         spectrum = torch.fft.fftn(x, dim=tuple(range(2, 2 + nd)))
         for k, n in enumerate(sizes):
-            freq = torch.fft.fftfreq(n) * n
+            freq = integer_frequencies(n)
             shape = [1] * (2 + nd)
             shape[2 + k] = n
             spectrum = spectrum * (freq.abs() <= 3).reshape(shape)
