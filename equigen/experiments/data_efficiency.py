@@ -146,7 +146,7 @@ def _held_out(size: int, pool_size: int, num_particles: int, temperature: float,
     sampler's output is shuffled): the same mixture over chain positions as the pool, no chain
     shared with it."""
     per_chain = -(-pool_size // min(POOL_CHAINS, pool_size))
-    chains = max(1, -(-size // HELD_OUT_PER_CHAIN))
+    chains = -(-size // min(HELD_OUT_PER_CHAIN, per_chain))  # enough stored configurations for ``size``
     return _dataset(chains * per_chain, num_particles, temperature, seed, burn_in, chains)[:size]
 
 
