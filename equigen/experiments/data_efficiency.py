@@ -2,7 +2,8 @@
 
 Data: Lennard-Jones 13-particle clusters sampled by Metropolis Monte Carlo
 (:func:`equigen.data.sample_lj_cluster`), exact energies and forces. Test and validation sets
-come from independent chains (other seeds) than the training set.
+come from independent chains (other seeds) than the training set, run as long as the training
+chains, so that all three are drawn from the same distribution.
 
 Models, all trained as force fields (an energy, forces ``-dE/dx`` by autograd, loss on both),
 with parameter counts matched within 20 % of the EGNN's:
@@ -123,9 +124,30 @@ class DataEfficiencyConfig(ExperimentConfig):
                    time_budget_s=7200.0)
 
 
+POOL_CHAINS = 256  # chains of the training pool
+HELD_OUT_PER_CHAIN = 4  # expected test / validation configurations per held-out chain
+
+
 @functools.lru_cache(maxsize=4)
-def _dataset(num_samples: int, num_particles: int, temperature: float, seed: int, burn_in: int) -> LJDataset:
-    return sample_lj_cluster(num_samples, num_particles, temperature=temperature, seed=seed, burn_in_sweeps=burn_in)
+def _dataset(num_samples: int, num_particles: int, temperature: float, seed: int, burn_in: int,
+             num_chains: int = POOL_CHAINS) -> LJDataset:
+    return sample_lj_cluster(num_samples, num_particles, temperature=temperature, seed=seed, burn_in_sweeps=burn_in,
+                             num_chains=num_chains)
+
+
+def _held_out(size: int, pool_size: int, num_particles: int, temperature: float, seed: int,
+              burn_in: int) -> LJDataset:
+    """``size`` configurations from the training pool's distribution, on chains of their own.
+
+    The chains are not stationary after ``burn_in`` sweeps (LJ13's energy keeps drifting down for
+    thousands of sweeps), so a configuration's distribution depends on how far along its chain it
+    was stored. Held-out chains therefore run exactly as long as the pool's (the same number of
+    stored samples per chain) and ``size`` of their samples are kept uniformly at random (the
+    sampler's output is shuffled): the same mixture over chain positions as the pool, no chain
+    shared with it."""
+    per_chain = -(-pool_size // min(POOL_CHAINS, pool_size))
+    chains = -(-size // min(HELD_OUT_PER_CHAIN, per_chain))  # enough stored configurations for ``size``
+    return _dataset(chains * per_chain, num_particles, temperature, seed, burn_in, chains)[:size]
 
 
 def _complete_edges(num_graphs: int, n: int) -> torch.Tensor:
@@ -372,11 +394,12 @@ class DataEfficiency(Experiment):
             raise ValueError(f"config.models must include {BUILTIN!r}, got {config.models!r}")
         args = (config.num_particles, config.temperature)
         pool = _dataset(sizes[-1], *args, seed, config.burn_in_sweeps).to(dtype, device)
-        test = _dataset(config.test_size, *args, seed + 1000, config.burn_in_sweeps).to(dtype, device)
-        val = _dataset(config.val_size, *args, seed + 2000, config.burn_in_sweeps).to(dtype, device)
+        test = _held_out(config.test_size, sizes[-1], *args, seed + 1000, config.burn_in_sweeps).to(dtype, device)
+        val = _held_out(config.val_size, sizes[-1], *args, seed + 2000, config.burn_in_sweeps).to(dtype, device)
         result.timings["data_s"] = time.perf_counter() - start
         result.notes.append(f"LJ{config.num_particles} at T={config.temperature}: MCMC acceptance "
-                            f"{pool.info['acceptance']:.2f}; train, validation and test from independent chains.")
+                            f"{pool.info['acceptance']:.2f}; train, validation and test from independent chains "
+                            "of the same length (same distribution over chain positions).")
 
         edges = {}
 

@@ -129,3 +129,16 @@ def test_fixed_learning_rates_are_checked():
         raise AssertionError("an unknown model name must be rejected")
     except ValueError as err:
         assert "model_learning_rates" in str(err)
+
+
+def test_held_out_chains_run_as_long_as_the_pools():
+    """Test/validation chains store as many configurations per chain as the training pool's
+    (the same distribution over chain positions), and the set has the requested size."""
+    from equigen.experiments.data_efficiency import POOL_CHAINS, _held_out
+
+    pool_size = 3 * POOL_CHAINS  # 3 configurations per pool chain
+    held = _held_out(10, pool_size, 4, 0.3, 7, 5)
+    assert len(held) == 10
+    assert held.info["num_chains"] == 4  # ceil(10 / min(4, 3)) chains of 3 stored configurations each
+    small = _held_out(20, 50, 4, 0.3, 7, 5)  # pool: 50 chains of 1; held out: 20 chains of 1
+    assert len(small) == 20 and small.info["num_chains"] == 20
