@@ -116,7 +116,7 @@ class DataEfficiencyConfig(ExperimentConfig):
         return cls(test_size=400, val_size=200, steps=1200, batch_size=8, learning_rates=(1e-3, 3e-3),
                    model_learning_rates=QUICK_LEARNING_RATES, equal_time_sizes=(10000,),
                    equal_time_models=("distance MLP (Bessel)", "message passing + rot. aug.", "MLP + rot. aug."),
-                   time_limit_s=30.0, time_budget_s=170.0)
+                   time_limit_s=30.0, time_budget_s=185.0)
 
     @classmethod
     def full(cls):
