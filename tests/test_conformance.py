@@ -70,7 +70,7 @@ def test_radius_graph_stand_in_has_pyg_semantics():
         pyg_radius_graph(pos, 1.5, flow="target_to_source")
 
 
-def test_registry_covers_the_issue_models():
+def test_registry_covers_the_public_models():
     names = {a.name for a in adapters()}
     for want in ("pyg.SchNet", "pyg.DimeNet", "pyg.DimeNetPlusPlus", "pyg.ViSNet", "e3nn.Gate", "e3nn.BatchNorm",
                  "e3nn.NormActivation", "e3nn.FullyConnectedTensorProduct", "e3nn.Linear", "mace.MACE"):
