@@ -1,6 +1,7 @@
 """Conformance suite: adapters drive public models (PyG, e3nn) through the testing kit."""
 
 import functools
+import json
 import math
 import os
 import subprocess
@@ -24,6 +25,7 @@ from equigen.conformance import (
     run_conformance,
 )
 from equigen.conformance.models import pyg_radius_graph, triplets
+from equigen.conformance.report import Cell, ConformanceReport
 from equigen.groups import E3, SO3, Element, EuclideanPart, PermutationPart, Permutations
 from equigen.symmetry import Symmetry
 from equigen.testing import measure_equivariance
@@ -68,7 +70,7 @@ def test_radius_graph_stand_in_has_pyg_semantics():
         pyg_radius_graph(pos, 1.5, flow="target_to_source")
 
 
-def test_registry_covers_the_issue_models():
+def test_registry_covers_the_public_models():
     names = {a.name for a in adapters()}
     for want in ("pyg.SchNet", "pyg.DimeNet", "pyg.DimeNetPlusPlus", "pyg.ViSNet", "e3nn.Gate", "e3nn.BatchNorm",
                  "e3nn.NormActivation", "e3nn.FullyConnectedTensorProduct", "e3nn.Linear", "mace.MACE"):
@@ -127,6 +129,38 @@ def _run_script(script):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_WAIT_POLICY="PASSIVE")
     return subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+FIXTURE_SCRIPTS = ROOT / "tests" / "fixtures" / "conformance_counterexamples"
+
+
+def test_committed_control_script_reproduces_its_failure():
+    """The table's scripts are test data: the Gate control's still exits 1 with the recorded failure."""
+    script = FIXTURE_SCRIPTS / "control_Gate_x_abs_x__rotation__float64__eager.py"
+    run = _run_script(script)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "reproduced: FAILED" in run.stdout
+
+
+def test_combine_with_scripts_outside_out_names_them_by_path(tmp_path):
+    """``--scripts`` outside ``--out``: the scripts are copied there and the table names their paths (no links)."""
+    source = FIXTURE_SCRIPTS / "control_Gate_x_abs_x__rotation__float64__eager.py"
+    report = ConformanceReport(cells=[Cell(model="control.Gate", symmetry="rotation", dtype="float64", mode="eager",
+                                           status="FAIL", error=0.16, tolerance=1e-10,
+                                           script=source.relative_to(ROOT).as_posix())])
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "results.json").write_text(json.dumps(report.to_dict()))
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        assert main(["--combine", str(tmp_path / "in" / "results.json"), "--out", str(tmp_path / "docs"),
+                     "--scripts", str(tmp_path / "data")]) == 0
+    finally:
+        os.chdir(cwd)
+    copied = tmp_path / "data" / source.name
+    assert copied.exists() and f"python {copied.as_posix()}" in copied.read_text()
+    table = (tmp_path / "docs" / "table.md").read_text()
+    assert f"(script `{copied.as_posix()}`)" in table and "](" not in table
 
 
 def test_gate_control_fails_with_a_one_row_reproducing_script(tmp_path):

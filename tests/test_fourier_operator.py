@@ -25,7 +25,7 @@ def rel(a, b):
     return abs(float(a) / b - 1)
 
 
-# ------------------------------------------------------------------ the targets of the issue
+# ------------------------------------------------------------------ the accuracy targets
 @pytest.mark.parametrize("N", [64, 128])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_single_noise_free_pair_gives_D_to_1e_6(N, seed):

@@ -85,7 +85,8 @@ class ConformanceReport:
     def markdown(self, link_base: str | None = "counterexamples") -> str:
         """The table (model x symmetry rows; dtype x mode columns) plus skipped models and studies.
 
-        Script links are ``link_base/<file>`` (``None``: the bare file name)."""
+        Script links are ``link_base/<file>`` (``None``: the script's path as code, not a link: for
+        scripts kept outside the directory of the table, e.g. test data next to a docs page)."""
         return _markdown(self, link_base)
 
     @classmethod
@@ -454,8 +455,10 @@ def _fmt(cell: Cell | None, link_base: str | None) -> str:
         mark = {"pass": "pass", "FAIL": "**FAIL**", "non-finite": "**NaN/Inf**", "skipped": "skipped"}[cell.status]
         text = f"{num} {mark}"
     if cell.script:
-        target = Path(cell.script).name if link_base is None else f"{link_base}/{Path(cell.script).name}"
-        text += f" ([script]({target}))"
+        if link_base is None:
+            text += f" (script `{Path(cell.script).as_posix()}`)"
+        else:
+            text += f" ([script]({link_base}/{Path(cell.script).name}))"
     return text.replace("|", "\\|")
 
 
@@ -529,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-studies", action="store_true", help="skip the resolution and Wigner-D studies")
     p.add_argument("--studies", action="store_true", help="run the studies even with --only")
     p.add_argument("--out", default="conformance-out", help="directory for results.json, table.md, scripts")
+    p.add_argument("--scripts", help="directory for the counterexample scripts (default: OUT/counterexamples); "
+                                     "outside OUT the table names them by path instead of linking them")
     p.add_argument("--markdown", help="also write the table (markdown) to this path")
     p.add_argument("--combine", nargs="+", metavar="RESULTS_JSON",
                    help="merge results.json files of earlier runs (e.g. eager, compiled, MACE's environment) "
@@ -536,9 +541,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _script_dir(args) -> Path:
+    return Path(args.scripts) if args.scripts else Path(args.out) / "counterexamples"
+
+
+def _link_base(args) -> str | None:
+    """``counterexamples`` (relative links) when the scripts sit in OUT/counterexamples, else None (paths)."""
+    scripts, out = _script_dir(args).resolve(), Path(args.out).resolve()
+    return "counterexamples" if scripts == out / "counterexamples" else None
+
+
 def _combine(args) -> int:
-    out = Path(args.out)
-    (out / "counterexamples").mkdir(parents=True, exist_ok=True)
+    out, scripts = Path(args.out), _script_dir(args)
+    out.mkdir(parents=True, exist_ok=True)
+    scripts.mkdir(parents=True, exist_ok=True)
     report = None
     for path in args.combine:
         part = ConformanceReport.from_dict(json.loads(Path(path).read_text()))
@@ -547,18 +563,19 @@ def _combine(args) -> int:
                 source = Path(cell.script)
                 if not source.is_absolute() and not source.exists():
                     source = Path(path).parent / "counterexamples" / source.name
-                target = out / "counterexamples" / source.name
+                target = scripts / source.name
                 if source.resolve() != target.resolve():
                     text = source.read_text().replace(str(cell.script), target.as_posix())
                     target.write_text(text)
                 cell.script = target.as_posix()
         report = part if report is None else report.merge(part)
-    _write(report, out, args.markdown)
+    _write(report, out, args.markdown, _link_base(args))
     return 0
 
 
-def _write(report: ConformanceReport, out: Path, markdown: str | None) -> str:
-    text = report.markdown()
+def _write(report: ConformanceReport, out: Path, markdown: str | None,
+           link_base: str | None = "counterexamples") -> str:
+    text = report.markdown(link_base)
     (out / "table.md").write_text(text)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
     if markdown:
@@ -595,9 +612,9 @@ def _main(args) -> int:
     start = time.perf_counter()
     try:
         report = run_conformance(args.only, dtypes=tuple(args.dtypes), modes=tuple(modes), trials=args.trials,
-                                 max_examples=max_examples, seed=args.seed, script_dir=out / "counterexamples",
+                                 max_examples=max_examples, seed=args.seed, script_dir=_script_dir(args),
                                  progress=lambda s: print(s, flush=True),
-                                 checkpoint=lambda r: _write(r, out, None))
+                                 checkpoint=lambda r: _write(r, out, None, _link_base(args)))
     except ValueError as err:
         print(f"equigen conformance: {err}", file=sys.stderr)
         return 2
@@ -606,7 +623,7 @@ def _main(args) -> int:
         report.studies["e3nn_wigner"] = e3nn_wigner_study(trials=args.trials, seed=args.seed)
     report.meta["total_s"] = time.perf_counter() - start
     report.meta["load"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    text = _write(report, out, args.markdown)
+    text = _write(report, out, args.markdown, _link_base(args))
     print(text)
     controls_passed = [c for c in report.cells if c.model in report.controls and c.passed
                        and c.symmetry in ("rotation", "translation")]

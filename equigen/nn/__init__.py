@@ -7,7 +7,7 @@
   :class:`ForceField`.
 * Spectral: :class:`SpectralConv`, the symbols of :mod:`equigen.nn.symbols` and
   :class:`FourierOperator` (a linear evolution operator fitted from snapshot pairs);
-  :class:`~equigen.nn.sine.SineConv` for Dirichlet boxes.
+  :class:`SineConv` (the sine-transform counterpart, for Dirichlet boxes).
 * Atoms: :class:`Potential` (species embedding, per-species reference energies, energy/force
   normalisation, periodic triclinic cells, stress) around any of the graph backbones.
 * :class:`FNO`: a Fourier neural operator model (lifting, SpectralConv blocks, projection).
@@ -21,12 +21,14 @@ from equigen.nn.fourier_operator import FourierOperator
 from equigen.nn.graph_baselines import DistanceMLP, FlatMLP, RawMessagePassing, count_parameters, width_for_params
 from equigen.nn.potential import Potential
 from equigen.nn.readout import EnergyModel, EnergyReadout, ForceField, VectorReadout, conservative_forces
+from equigen.nn.sine import SineConv
 from equigen.nn.spectral import SpectralConv
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol
 from equigen.nn.tensor_product import TensorProductConv, TensorProductNet
 
 __all__ = ["EGNN", "EGNNLayer", "TensorProductConv", "TensorProductNet", "EnergyReadout", "VectorReadout",
            "EnergyModel", "ForceField", "conservative_forces",
-           "SpectralConv", "FourierOperator", "Symbol", "Free", "RealEven", "Conserving", "IsotropicPolynomial",
+           "SpectralConv", "SineConv", "FourierOperator",
+           "Symbol", "Free", "RealEven", "Conserving", "IsotropicPolynomial",
            "FlatMLP", "RawMessagePassing", "DistanceMLP", "count_parameters", "width_for_params",
            "Potential", "FNO"]

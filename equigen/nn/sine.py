@@ -20,7 +20,7 @@ ignored (only interior values enter the transform).
 Example::
 
     >>> import torch
-    >>> from equigen.nn.sine import SineConv
+    >>> from equigen.nn import SineConv
     >>> layer = SineConv(2, 3, modes=(6, 6))
     >>> y = layer(torch.randn(4, 2, 32, 32))
     >>> y.shape, float(y[..., 0, :].abs().max())

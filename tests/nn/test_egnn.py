@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from graph_helpers_issue4 import batched, complete_graph, reinit
+from graph_helpers import batched, complete_graph, reinit
 
 from equigen.geometry import radius_graph
 from equigen.groups import E3, SE3, E, Permutations, Translations

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from graph_helpers_issue4 import batched, complete_graph, reinit, rotations_of
+from graph_helpers import batched, complete_graph, reinit, rotations_of
 
 from equigen.geometry import radius_graph
 from equigen.groups import E3, SO3, Permutations

@@ -1,6 +1,6 @@
 """Every public graph layer's declared symmetry, checked with the kit in float64 and float32.
 
-(The project-wide sweep finds these classes too; this file keeps issue #4's layers covered on
+(The project-wide sweep finds these classes too; this file keeps the graph layers covered on
 their own branch.)
 """
 

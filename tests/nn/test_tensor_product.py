@@ -2,7 +2,7 @@ import pytest
 import torch
 from e3nn import o3
 from e3nn.util.test import assert_equivariant as e3nn_assert_equivariant
-from graph_helpers_issue4 import batched, complete_graph, reinit, rotations_of
+from graph_helpers import batched, complete_graph, reinit, rotations_of
 
 from equigen.geometry import radius_graph
 from equigen.groups import E3, O3, SE3, SO3, Permutations
