@@ -57,7 +57,7 @@ def _cmd_list(args) -> int:
 
 def _cmd_bench(args) -> int:
     threads = _set_thread_defaults()
-    from equigen.experiments import experiments, get, names
+    from equigen.experiments import ExperimentFailed, experiments, get, names
     from equigen.report import write_report, write_results
 
     preset = "full" if args.full else "quick"
@@ -95,9 +95,15 @@ def _cmd_bench(args) -> int:
         config.device = args.device
         bar.set_postfix_str(exp.name)
         print(f"  {exp.name} (budget {config.time_budget_s:g} s) ...", flush=True)
-        result = exp.run(config, seed=args.seed, out_dir=out)
-        verdicts = ", ".join(c.verdict for c in result.claims) or "no claim recorded"
-        print(f"  {exp.name} done in {result.timings['total_s']:.1f} s: {verdicts}", flush=True)
+        try:
+            result = exp.run(config, seed=args.seed, out_dir=out)
+        except ExperimentFailed as err:  # record it, run the others, exit 1 at the end
+            result = err.result
+            print(f"  {exp.name} FAILED after {result.timings['total_s']:.1f} s in stage {result.error}",
+                  file=sys.stderr, flush=True)
+        else:
+            verdicts = ", ".join(c.verdict for c in result.claims) or "no claim recorded"
+            print(f"  {exp.name} done in {result.timings['total_s']:.1f} s: {verdicts}", flush=True)
         results.append(result)
     meta = {"preset": preset, "seed": args.seed, "threads": threads,
             "total_s": time.perf_counter() - start, "device": args.device, "started": started,
@@ -105,6 +111,11 @@ def _cmd_bench(args) -> int:
             "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     paths = [write_results(results, out, meta), *write_report(results, out, meta)]
     print("wrote " + ", ".join(str(p) for p in paths))
+    failed = [r.name for r in results if r.error]
+    if failed:
+        print(f"equigen bench: {len(failed)} experiment(s) failed: {', '.join(failed)} (see the report)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

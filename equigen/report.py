@@ -25,6 +25,7 @@ VERDICT_STYLE = {  # verdict -> (text colour, background)
     "not reproduced": ("#a40e26", "#ffebe9"),
     "not converged": ("#7d4e00", "#fff8c5"),
     "no claim recorded": ("#57606a", "#f0f1f3"),
+    "failed": ("#ffffff", "#a40e26"),
 }
 MACHINE_KEYS = ("equigen", "torch", "e3nn", "numpy", "scipy", "python", "platform", "cpu_count",
                 "omp_wait_policy", "cuda_device")
@@ -100,11 +101,16 @@ def metric_rows(metrics: dict, units: dict | None = None) -> list:
 
 
 def claim_rows(results: list) -> list:
-    """One row per claim of every result; a result without claims gives one "no claim recorded" row."""
+    """One row per claim of every result; a result without claims gives one "no claim recorded" row,
+    and one that failed adds a "failed" row naming the stage and the error."""
     rows = []
     for r in map(_record, results):
         claims = r.get("claims") or []
-        if not claims:
+        if r.get("error"):
+            rows.append({"experiment": r["name"], "statement": "the experiment runs to the end", "metric": "",
+                         "better": "", "builtin": None, "builtin_name": "", "twins": {}, "verdict": "failed",
+                         "detail": f"failed in stage {r['error']}", "section": r["name"]})
+        if not claims and not r.get("error"):
             rows.append({"experiment": r["name"], "statement": "", "metric": "", "better": "", "builtin": None,
                          "builtin_name": "", "twins": {}, "verdict": "no claim recorded",
                          "detail": "this experiment records no claim yet; its measurements are in its section",

@@ -1,6 +1,97 @@
-import pytest
+"""Results and claims, and the experiment harness: stages run in order on one Run, are timed, and a
+failing stage leaves a partial result that ``equigen bench`` records before running the next experiment."""
 
-from equigen.experiments import Claim, Result
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+import equigen.experiments as experiments_module
+from equigen.cli import main
+from equigen.experiments import Claim, Experiment, ExperimentConfig, ExperimentFailed, Result, Run
+
+
+@dataclass
+class TinyConfig(ExperimentConfig):
+    size: int = 4
+    fail_in: str = ""
+
+    @classmethod
+    def quick(cls):
+        return cls(time_budget_s=5.0)
+
+
+class Tiny(Experiment):
+    name = "tiny"
+    description = "a two-stage pipeline"
+    Config = TinyConfig
+    stages = ("simulate", "measure")
+
+    def simulate(self, run: Run):
+        if run.config.fail_in == "simulate":
+            raise RuntimeError("simulator diverged")
+        with run.timer("draw"):
+            run.state.x = torch.randn(run.config.size, generator=run.generator(1))
+        run.result.metrics["size"] = run.config.size
+
+    def measure(self, run: Run):
+        if run.config.fail_in == "measure":
+            raise ValueError("bad measurement")
+        run.result.metrics["mean"] = float(run.state.x.mean())
+
+
+def test_stages_run_in_order_and_are_timed(tmp_path):
+    result = Tiny().run(TinyConfig(), seed=3, out_dir=tmp_path)
+    assert [s["name"] for s in result.stages] == ["simulate", "measure"]
+    assert all(s["status"] == "done" and s["seconds"] >= 0 for s in result.stages)
+    assert result.timings["draw_s"] >= 0 and result.error is None
+    expected = torch.randn(4, generator=torch.Generator().manual_seed(4)).mean()
+    assert result.metrics["mean"] == float(expected)  # run.generator(1) is seeded seed + 1
+
+
+@pytest.mark.parametrize("stage", ["simulate", "measure"])
+def test_failing_stage_gives_partial_result(tmp_path, stage):
+    with pytest.raises(ExperimentFailed, match=f"tiny failed in stage {stage}") as info:
+        Tiny().run(TinyConfig(fail_in=stage), seed=0, out_dir=tmp_path)
+    result = info.value.result
+    assert isinstance(result, Result) and result.error.startswith(f"{stage}: ")
+    assert result.stages[-1] == {**result.stages[-1], "name": stage, "status": "failed"}
+    assert ("size" in result.metrics) == (stage == "measure")  # what the earlier stage measured is kept
+    assert "total_s" in result.timings
+    assert isinstance(info.value.__cause__, (RuntimeError, ValueError))
+
+
+def test_experiment_without_pipeline_says_so(tmp_path):
+    class Empty(Experiment):
+        name = "empty"
+
+    with pytest.raises(ExperimentFailed) as info:
+        Empty().run(ExperimentConfig(), out_dir=tmp_path)
+    assert isinstance(info.value.__cause__, NotImplementedError)
+    assert "neither stages nor execute" in str(info.value.__cause__)
+
+
+def test_bench_records_a_failure_and_runs_the_rest(tmp_path, monkeypatch, capsys):
+    class Broken(Tiny):
+        name = "broken"
+
+        def simulate(self, run):
+            raise RuntimeError("simulator diverged")
+
+    selected = {"broken": Broken(), "tiny": Tiny()}
+    monkeypatch.setattr(experiments_module, "names", lambda: list(selected))
+    monkeypatch.setattr(experiments_module, "get", selected.__getitem__)
+    rc = main(["bench", "--quick", "--only", "broken,tiny", "--out", str(tmp_path)])
+    assert rc == 1
+    assert "broken FAILED" in capsys.readouterr().err
+    records = json.loads((tmp_path / "results.json").read_text())
+    records = records["experiments"]
+    by_name = {r["name"]: r for r in records}
+    assert by_name["broken"]["error"] == "simulate: RuntimeError: simulator diverged"
+    assert by_name["tiny"]["error"] is None and "mean" in by_name["tiny"]["metrics"]
+    report = (tmp_path / "report.md").read_text()
+    assert "failed in stage simulate" in report
 
 
 def test_result_records_claims_with_section_and_serialises_them():

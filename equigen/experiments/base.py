@@ -7,6 +7,7 @@ versions) that ``equigen bench`` writes to ``results.json`` and the report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -14,12 +15,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 from equigen.core.validation import check_device_available, check_fields
 
-__all__ = ["ExperimentConfig", "Experiment", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure"]
+__all__ = ["ExperimentConfig", "Experiment", "ExperimentFailed", "Run", "Result", "Claim", "Figure", "VERDICTS",
+           "versions", "save_figure"]
 
 
 @dataclass
@@ -123,6 +126,8 @@ class Result:
     notes: list = field(default_factory=list)
     claims: list = field(default_factory=list)  # of Claim
     units: dict = field(default_factory=dict)
+    stages: list = field(default_factory=list)  # {"name", "seconds", "status"} per stage, in run order
+    error: str | None = None  # "stage: ExceptionType: message" when a stage raised
 
     def add_claim(self, statement: str, metric: str, builtin, twins: dict, verdict: str, **kwargs) -> Claim:
         """Record a :class:`Claim` (its ``section`` defaults to this experiment's name)."""
@@ -158,8 +163,68 @@ def versions() -> dict:
     }
 
 
+class ExperimentFailed(RuntimeError):
+    """A stage of an experiment raised; :attr:`result` holds what the earlier stages measured
+    (its ``error`` names the stage and the exception, which is chained as ``__cause__``)."""
+
+    def __init__(self, result: Result):
+        super().__init__(f"{result.name} failed in stage {result.error}")
+        self.result = result
+
+
+class Run:
+    """The harness one experiment run hands to each of its stages.
+
+    ``config``, ``seed``, ``out_dir``, ``device`` (a ``torch.device``) and ``result`` (the
+    :class:`Result` being filled) are fixed for the run; ``state`` is a namespace where a stage
+    leaves what later stages need (``run.state.model = ...``). :meth:`stage` times a stage and
+    records its outcome; :meth:`timer` times a part of one; :meth:`figure` saves a captioned figure.
+    """
+
+    def __init__(self, config, *, seed: int, out_dir: Path, result: Result):
+        self.config, self.seed, self.out_dir, self.result = config, seed, Path(out_dir), result
+        self.device = torch.device(config.device)
+        self.state = SimpleNamespace()
+        self.current_stage: str | None = None
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A fresh CPU generator seeded ``seed + offset`` (CPU: the same numbers on every device)."""
+        return torch.Generator().manual_seed(self.seed + offset)
+
+    @contextlib.contextmanager
+    def timer(self, name: str):
+        """Add the wall-clock seconds of the block to ``result.timings[name + "_s"]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            key = f"{name}_s"
+            self.result.timings[key] = self.result.timings.get(key, 0.0) + time.perf_counter() - start
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        """Run one named stage: its time and status (``"done"`` / ``"failed"``) go to ``result.stages``."""
+        self.current_stage, start = name, time.perf_counter()
+        status = "failed"
+        try:
+            yield
+            status = "done"
+        finally:
+            self.result.stages.append({"name": name, "seconds": time.perf_counter() - start, "status": status})
+            self.current_stage = None
+
+    def figure(self, fig, name: str, caption: str = "") -> Figure:
+        """Save a matplotlib figure as ``out_dir/name.png`` and record it with its caption."""
+        return self.result.add_figure(save_figure(fig, self.out_dir, name), caption)
+
+
 class Experiment:
-    """Base class: set ``name``, ``description``, ``Config`` and implement :meth:`execute`.
+    """Base class: set ``name``, ``description``, ``Config`` and the pipeline.
+
+    The pipeline is either ``stages``, a tuple of method names each called as ``method(run)`` with
+    the shared :class:`Run` (the default :meth:`execute` runs them in order, timing each), or an
+    :meth:`execute` of its own. If a stage raises, :meth:`run` raises :class:`ExperimentFailed`
+    carrying the partial result.
 
     ``cpu_only``: a reason string for experiments whose work stays on the CPU (closed-form fits,
     checks of CPU reference maps); :meth:`run` then runs them on the CPU whatever ``config.device``
@@ -170,10 +235,16 @@ class Experiment:
     description: str = ""
     Config: type = ExperimentConfig
     cpu_only: str | None = None
+    stages: tuple[str, ...] = ()
 
     def execute(self, config, *, seed: int, out_dir: Path, result: Result) -> None:
-        """Fill ``result`` (metrics, tables, figures); called by :meth:`run`."""
-        raise NotImplementedError
+        """Fill ``result`` (metrics, tables, figures) by running :attr:`stages`; called by :meth:`run`."""
+        if not self.stages:
+            raise NotImplementedError(f"{type(self).__name__} defines neither stages nor execute()")
+        run = Run(config, seed=seed, out_dir=out_dir, result=result)
+        for name in self.stages:
+            with run.stage(name):
+                getattr(self, name)(run)
 
     def run(self, config: ExperimentConfig | None = None, *, seed: int = 0, out_dir=None) -> Result:
         """Run under a seed, writing figures into ``out_dir``; returns the :class:`Result`."""
@@ -198,10 +269,14 @@ class Experiment:
         start = time.perf_counter()
         try:
             self.execute(config, seed=seed, out_dir=out_dir, result=result)
+        except Exception as err:
+            failed = [s["name"] for s in result.stages if s["status"] == "failed"]
+            result.error = f"{failed[-1] if failed else 'execute'}: {type(err).__name__}: {err}"
+            raise ExperimentFailed(result) from err
         finally:
             torch.set_num_threads(previous_threads)
-        result.timings["total_s"] = time.perf_counter() - start
-        result.timings["budget_s"] = config.time_budget_s
+            result.timings["total_s"] = time.perf_counter() - start
+            result.timings["budget_s"] = config.time_budget_s
         return result
 
 
