@@ -42,17 +42,22 @@ def _egnn(dtype=F64, **kw):
     return EGNN(3, 8, 2, num_layers=1, dtype=dtype, **kw)
 
 
-def _egnn_call(nan_pos=False, nan_h=False, dtype=F64, model_dtype=F64):
+def _graph_call(model, radius, width, *, bad_pos=None, bad_x=None, dtype=F64):
+    """``model(x, pos, edge_index)`` on a 5-atom cloud; ``bad_pos`` / ``bad_x``: ``(index, value)`` to plant."""
     from equigen.geometry import radius_graph
 
     pos = _cloud(dtype=dtype)
-    ei = radius_graph(pos, 10.0)
-    h = torch.randn(5, 3, generator=_g(1), dtype=dtype)
-    if nan_pos:
-        pos[0, 0] = NAN
-    if nan_h:
-        h[0, 0] = INF
-    return _egnn(model_dtype)(h, pos, ei)
+    ei = radius_graph(pos, radius)
+    x = torch.randn(5, width, generator=_g(1), dtype=dtype)
+    for tensor, bad in ((pos, bad_pos), (x, bad_x)):
+        if bad is not None:
+            tensor[bad[0]] = bad[1]
+    return model(x, pos, ei)
+
+
+def _egnn_call(nan_pos=False, nan_h=False, dtype=F64, model_dtype=F64):
+    return _graph_call(_egnn(model_dtype), 10.0, 3, bad_pos=((0, 0), NAN) if nan_pos else None,
+                       bad_x=((0, 0), INF) if nan_h else None, dtype=dtype)
 
 
 def _tp(dtype=F64):
@@ -62,16 +67,8 @@ def _tp(dtype=F64):
 
 
 def _tp_call(nan_pos=False, nan_x=False, dtype=F64, model_dtype=F64):
-    from equigen.geometry import radius_graph
-
-    pos = _cloud(dtype=dtype)
-    ei = radius_graph(pos, 3.0)
-    x = torch.randn(5, 2, generator=_g(1), dtype=dtype)
-    if nan_pos:
-        pos[0, 1] = NAN
-    if nan_x:
-        x[2, 1] = NAN
-    return _tp(model_dtype)(x, pos, ei)
+    return _graph_call(_tp(model_dtype), 3.0, 2, bad_pos=((0, 1), NAN) if nan_pos else None,
+                       bad_x=((2, 1), NAN) if nan_x else None, dtype=dtype)
 
 
 def _spectral(dtype=F64, **kw):
