@@ -1,18 +1,15 @@
 """The CLI through its real entry point."""
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support import run_equigen
+
 
 def _run(*args, cwd=None):
-    exe = shutil.which("equigen")
-    cmd = [exe, *args] if exe else [sys.executable, "-m", "equigen.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
+    return run_equigen(*args, cwd=cwd)
 
 
 def test_help_and_version():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from equigen.testing import assert_equivariant
+from tests.test_symmetry_sweep import DECLARING
 
 DEVICE = os.environ.get("EQUIGEN_TEST_DEVICE", "cuda")
 pytestmark = [
@@ -60,13 +61,8 @@ def assert_close(actual, expected, dtype):
 
 # ---------------------------------------------------------------- every declared symmetry, on the device
 
-try:
-    from test_symmetry_sweep import DECLARING
-except ImportError:  # pragma: no cover - run from another directory
-    DECLARING = {}
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("name", sorted(DECLARING))
 def test_declared_symmetry_on_device_matches_cpu(name, dtype):
     cls = DECLARING[name]
@@ -91,7 +87,6 @@ def test_radius_graph_keeps_the_device():
 
 # ---------------------------------------------------------------- gradients through the layers
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_force_field_gradients_on_device(dtype):
     from equigen.nn.readout import ForceField
 

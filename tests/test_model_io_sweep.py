@@ -129,7 +129,6 @@ def _outputs(model, inputs):
     return list(out) if isinstance(out, tuple) else [out]
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("name", sorted(set(MODELS) - ABSTRACT))
 def test_save_load_roundtrip(name, dtype, tmp_path):
     model, inputs = _example(MODELS[name], dtype)

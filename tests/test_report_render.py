@@ -3,10 +3,11 @@
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import run_equigen
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -23,10 +24,7 @@ def _chromium(tmp_path: Path, *args) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    exe = shutil.which("equigen")
-    cmd = [exe] if exe else [sys.executable, "-m", "equigen.cli"]
-    done = subprocess.run([*cmd, "bench", "--quick", "--only", "symmetry-kit", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    done = run_equigen("bench", "--quick", "--only", "symmetry-kit", "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out / "report.html"
 

@@ -34,7 +34,6 @@ def test_every_declaring_class_has_an_example():
         assert callable(getattr(cls, "symmetry_example", None)), f"{name} declares symmetry but no symmetry_example"
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("name", sorted(DECLARING))
 def test_declared_symmetry_holds(name, dtype):
     cls = DECLARING[name]

@@ -2,24 +2,22 @@ import math
 
 import pytest
 import torch
-from graph_helpers import batched, complete_graph, reinit
 
 from equigen.geometry import radius_graph
 from equigen.groups import E3, SE3, E, Permutations, Translations
 from equigen.nn import EGNN, EGNNLayer
 from equigen.testing import assert_equivariant, check_equivariant
 from equigen.testing.strategies import graphs
+from tests.nn.graph_helpers import batched, complete_graph, reinit
 
 KINDS_IN = ("nodes", "positions", "edge_index")
 KINDS_OUT = ("nodes", "positions")
-DTYPES = [torch.float64, torch.float32]
 
 
 def _net(dtype, in_features=3, **kw):
     return reinit(EGNN(in_features, 16, 4, num_layers=3, dtype=dtype, **kw))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dim", [2, 3, 4])
 def test_egnn_equivariant_in_any_dimension(dtype, dim):
     net = _net(dtype)
@@ -29,7 +27,6 @@ def test_egnn_equivariant_in_any_dimension(dtype, dim):
     assert_equivariant(net, (h, pos, radius_graph(pos, 2.5)), E(dim) * Permutations(), KINDS_IN, KINDS_OUT)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_egnn_with_velocity(dtype):
     net = _net(dtype)
     gen = torch.Generator().manual_seed(1)
@@ -45,7 +42,6 @@ def test_egnn_with_velocity(dtype):
                        KINDS_OUT + ("vectors",))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_single_node_and_no_edges(dtype):
     net = _net(dtype)
     for n in (1, 4):
@@ -57,7 +53,6 @@ def test_single_node_and_no_edges(dtype):
                            KINDS_IN, KINDS_OUT)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_coincident_points_finite_and_equivariant(dtype):
     net = _net(dtype)
     pos = torch.tensor([[0.3, -0.2, 1.0]] * 4 + [[1.0, 0.0, 0.0]], dtype=dtype)
@@ -70,7 +65,6 @@ def test_coincident_points_finite_and_equivariant(dtype):
     assert_equivariant(net, (h, pos.detach(), edge_index), E3() * Permutations(), KINDS_IN, KINDS_OUT)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_points_1e4_apart_finite_and_equivariant(dtype):
     net = _net(dtype)
     pos = torch.tensor([[0.0, 0, 0], [1e4, 0, 0], [0, 1e4, 0], [3e3, -7e3, 1e4]], dtype=dtype)
@@ -83,7 +77,6 @@ def test_points_1e4_apart_finite_and_equivariant(dtype):
     assert_equivariant(net, (h, pos, edge_index), SE3() * Permutations(), KINDS_IN, KINDS_OUT)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_batch_of_graphs_of_different_sizes_per_graph_elements(dtype):
     net = _net(dtype)
     pos, batch, edge_index = batched([1, 3, 6, 2], dtype=dtype)

@@ -2,16 +2,15 @@ import pytest
 import torch
 from e3nn import o3
 from e3nn.util.test import assert_equivariant as e3nn_assert_equivariant
-from graph_helpers import batched, complete_graph, reinit, rotations_of
 
 from equigen.geometry import radius_graph
 from equigen.groups import E3, O3, SE3, SO3, Permutations
 from equigen.nn import TensorProductConv, TensorProductNet
 from equigen.testing import EquivarianceError, assert_equivariant, assert_invariant
+from tests.nn.graph_helpers import batched, complete_graph, reinit, rotations_of
 
 IRREPS = o3.Irreps("3x0e+2x1o+1x2e")
 IRREPS_OUT = o3.Irreps("2x0e+2x1o+1x1e+1x2e+1x2o")  # every parity reachable from IRREPS
-DTYPES = [torch.float64, torch.float32]
 
 
 def _conv(dtype, **kw):
@@ -22,7 +21,6 @@ def _kinds(conv):
     return (conv.irreps_in, "positions", "edge_index"), (conv.irreps_out,)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_conv_e3_equivariant_mixed_parities(dtype):
     conv = _conv(dtype)
     gen = torch.Generator().manual_seed(0)
@@ -32,7 +30,6 @@ def test_conv_e3_equivariant_mixed_parities(dtype):
     assert rotations_of(conv.symmetry.make_group()) == "improper"
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_e3nn_own_assert_equivariant(dtype):
     """e3nn's checker builds its Wigner matrices in the *default* dtype: run it under that dtype
     (float32 default dtype limits e3nn's own D matrices to ~1e-8 even on float64 data)."""
@@ -78,7 +75,6 @@ def _chiral_energy(dtype, chiral):
     return net, energy
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_chiral_option_is_se3_but_fails_reflections_on_non_coplanar_points(dtype):
     """A chiral invariant needs a triple product, i.e. 3 tensor-product layers and 4 points: the
     mirror-image energies differ by ~1e-3 relative here (measured: 1.3e-3 float64, 5.7e-4 float32)."""
@@ -105,7 +101,6 @@ def test_e3_model_same_energy_for_mirror_images():
     assert_invariant(energy, (_tetrahedron(torch.float64),), O3(), ("positions",))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_edge_cases_single_node_no_edges_coincident_far(dtype):
     conv = _conv(dtype)
     group = E3() * Permutations()
@@ -128,7 +123,6 @@ def test_edge_cases_single_node_no_edges_coincident_far(dtype):
     assert_equivariant(conv, (x, far, complete_graph(4)), group, *_kinds(conv))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_batch_of_graphs_of_different_sizes(dtype):
     conv = _conv(dtype)
     pos, batch, edge_index = batched([1, 4, 7, 2], dtype=dtype)

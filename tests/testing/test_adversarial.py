@@ -1,16 +1,16 @@
 """Adversarial suite: the kit's documented calls catch every subtly broken layer of
-``tests/adversarial_layers.py`` and pass every correct one (no false alarm).
+``tests/testing/adversarial_layers.py`` and pass every correct one (no false alarm).
 
 The default run searches without hypothesis's shrink phase (the same examples are tried, so
 what is caught is the same; ``-m slow`` repeats the broken layers with shrinking, as a user
 would see them). The measured figures are in ``docs/testing-limits.md``.
 """
 
-import adversarial_layers
 import pytest
-from adversarial_layers import BROKEN, CASES, CORRECT, e3nn_flags
 
 from equigen.testing import ConservationError, EquivarianceError, SymplecticityError
+from tests.testing import adversarial_layers
+from tests.testing.adversarial_layers import BROKEN, CASES, CORRECT, e3nn_flags
 
 CAUGHT = (EquivarianceError, ConservationError, SymplecticityError)
 #: broken layers the kit does not catch, with the reason (marked xfail(strict=True)); none now

@@ -1,6 +1,6 @@
 """Real processes: SIGKILL mid-step and mid-checkpoint-write, then resume bit-for-bit; torchrun with 2 processes.
 
-The training run is ``tests/train_worker.py`` (shuffled epochs, dropout, generator noise, numpy and
+The training run is ``tests/train/worker.py`` (shuffled epochs, dropout, generator noise, numpy and
 python randomness, AdamW, warm-up + cosine schedule, clipping, EMA), checkpointing every 5 steps.
 """
 
@@ -21,7 +21,7 @@ import equigen
 from equigen.train import load_checkpoint
 from equigen.train.checkpoint import TEST_PAUSE_ENV
 
-WORKER = Path(__file__).with_name("train_worker.py")
+WORKER = Path(__file__).with_name("worker.py")
 ROOT = Path(equigen.__file__).resolve().parent.parent
 STEPS = 30
 

@@ -30,7 +30,7 @@ from equigen.groups import E3, SO3, Element, EuclideanPart, PermutationPart, Per
 from equigen.symmetry import Symmetry
 from equigen.testing import measure_equivariance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _brute_triplets(edge_index):

@@ -7,7 +7,7 @@ check``) a user would run on it. ``check()`` raises an ``AssertionError`` subcla
 (:class:`~equigen.testing.EquivarianceError`, :class:`~equigen.testing.ConservationError`,
 :class:`~equigen.testing.SymplecticityError`) when the kit catches the layer.
 
-Some layers are module-level functions so that ``equigen check tests/adversarial_layers.py:NAME``
+Some layers are module-level functions so that ``equigen check tests/testing/adversarial_layers.py:NAME``
 can load them.
 """
 
