@@ -57,7 +57,7 @@ def _cmd_list(args) -> int:
 
 def _cmd_bench(args) -> int:
     threads = _set_thread_defaults()
-    from equigen.experiments import ExperimentFailed, experiments, get, names
+    from equigen.experiments import experiments, get, names, partial_result
     from equigen.report import write_report, write_results
 
     preset = "full" if args.full else "quick"
@@ -97,8 +97,10 @@ def _cmd_bench(args) -> int:
         print(f"  {exp.name} (budget {config.time_budget_s:g} s) ...", flush=True)
         try:
             result = exp.run(config, seed=args.seed, out_dir=out)
-        except ExperimentFailed as err:  # record it, run the others, exit 1 at the end
-            result = err.result
+        except Exception as err:  # record it, run the others, exit 1 at the end
+            result = partial_result(err)
+            if result is None:  # raised before the run started (e.g. a bad config)
+                raise
             print(f"  {exp.name} FAILED after {result.timings['total_s']:.1f} s in stage {result.error}",
                   file=sys.stderr, flush=True)
         else:

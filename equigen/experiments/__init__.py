@@ -13,8 +13,8 @@ from equigen.experiments import (  # noqa: F401  (each import registers its expe
     sequences,
     symmetry_kit,
 )
-from equigen.experiments.base import Claim, Experiment, ExperimentConfig, ExperimentFailed, Result, Run
+from equigen.experiments.base import Claim, Experiment, ExperimentConfig, Result, Run, partial_result
 from equigen.experiments.registry import experiments, get, names, register
 
-__all__ = ["Claim", "Experiment", "ExperimentConfig", "ExperimentFailed", "Result", "Run", "register", "get", "names",
+__all__ = ["Claim", "Experiment", "ExperimentConfig", "Result", "Run", "partial_result", "register", "get", "names",
            "experiments"]

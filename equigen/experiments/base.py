@@ -21,8 +21,8 @@ import torch
 
 from equigen.core.validation import check_device_available, check_fields
 
-__all__ = ["ExperimentConfig", "Experiment", "ExperimentFailed", "Run", "Result", "Claim", "Figure", "VERDICTS",
-           "versions", "save_figure"]
+__all__ = ["ExperimentConfig", "Experiment", "Run", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure",
+           "partial_result"]
 
 
 @dataclass
@@ -163,13 +163,10 @@ def versions() -> dict:
     }
 
 
-class ExperimentFailed(RuntimeError):
-    """A stage of an experiment raised; :attr:`result` holds what the earlier stages measured
-    (its ``error`` names the stage and the exception, which is chained as ``__cause__``)."""
-
-    def __init__(self, result: Result):
-        super().__init__(f"{result.name} failed in stage {result.error}")
-        self.result = result
+def partial_result(error: BaseException) -> Result | None:
+    """The partial :class:`Result` an exception raised by :meth:`Experiment.run` carries (``None`` if none):
+    what the stages before the failing one measured, with ``error`` naming the stage and the exception."""
+    return getattr(error, "experiment_result", None)
 
 
 class Run:
@@ -223,8 +220,8 @@ class Experiment:
 
     The pipeline is either ``stages``, a tuple of method names each called as ``method(run)`` with
     the shared :class:`Run` (the default :meth:`execute` runs them in order, timing each), or an
-    :meth:`execute` of its own. If a stage raises, :meth:`run` raises :class:`ExperimentFailed`
-    carrying the partial result.
+    :meth:`execute` of its own. If a stage raises, :meth:`run` re-raises that exception (same type:
+    a bad config stays a ``ValueError``) carrying the partial result (:func:`partial_result`).
 
     ``cpu_only``: a reason string for experiments whose work stays on the CPU (closed-form fits,
     checks of CPU reference maps); :meth:`run` then runs them on the CPU whatever ``config.device``
@@ -272,7 +269,10 @@ class Experiment:
         except Exception as err:
             failed = [s["name"] for s in result.stages if s["status"] == "failed"]
             result.error = f"{failed[-1] if failed else 'execute'}: {type(err).__name__}: {err}"
-            raise ExperimentFailed(result) from err
+            err.experiment_result = result
+            err.add_note(f"equigen: experiment {self.name!r} failed in stage {result.error.split(':')[0]!r}; "
+                         "equigen.experiments.partial_result(err) holds what the earlier stages measured")
+            raise
         finally:
             torch.set_num_threads(previous_threads)
             result.timings["total_s"] = time.perf_counter() - start
