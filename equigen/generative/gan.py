@@ -40,7 +40,7 @@ class GAN(GenerativeModel):
         penalty: weight of the gradient penalty (default 10 for wgan-gp, 1 for ns-r1).
 
     ``fit`` runs its own loop (two optimisers alternate, which :class:`equigen.train.Trainer`, built
-    around one optimiser, does not do). ``sample(n)`` returns ``G(z)``, using the exponential moving
+    around one optimiser, does not do). ``sample(num_samples)`` returns ``G(z)``, using the exponential moving
     average of the generator's weights when ``fit(..., ema_decay=...)`` kept one.
 
     Symmetry: none.

@@ -27,9 +27,9 @@ class VAE(GenerativeModel):
         beta: weight of the KL term (``beta = 1``: the evidence lower bound).
 
     ``training_loss(x)`` is the negative ELBO per sample (reconstruction NLL with all constants
-    + beta KL). ``sample(n)`` draws ``x = mu(z) + sigma eps`` -- the model's actual distribution,
+    + beta KL). ``sample(num_samples)`` draws ``x = mu(z) + sigma eps`` -- the model's actual distribution,
     which has a density in all of ``R^data_dim`` (correlation dimension ``data_dim`` below the
-    scale ``sigma``); ``sample(n, noise=False)`` returns the decoder means ``mu(z)``.
+    scale ``sigma``); ``sample(num_samples, noise=False)`` returns the decoder means ``mu(z)``.
 
     Symmetry: none (a plain density model; the data define their own frame).
 
