@@ -28,6 +28,7 @@ from torch import nn
 
 from equigen._configurable import configurable
 from equigen.core.deprecation import renamed_kwargs
+from equigen.core.dtypes import learning_dtype
 from equigen.core.validation import check_positive_float, check_positive_int, check_tensor
 from equigen.data.particles import remove_com
 from equigen.generative.base import GenerativeModel, check_data, check_num_samples, mlp
@@ -200,7 +201,7 @@ class PointDiffusion(GenerativeModel):
         self.event_shape = (num_particles, dim)
         self.diffusion = Diffusion(schedule, num_steps=num_steps, objective=objective, project=remove_com,
                                    t_power=t_power)
-        self.register_buffer("data_scale", torch.ones((), dtype=dtype or torch.get_default_dtype(), device=device))
+        self.register_buffer("data_scale", torch.ones((), dtype=learning_dtype(dtype), device=device))
         if isinstance(denoiser, str):
             builders = {"egnn": egnn_denoiser, "mlp": mlp_denoiser}
             if denoiser not in builders:
