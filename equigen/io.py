@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from equigen.core.dtypes import learning_dtype, physics_dtype
 from equigen.core.validation import check_finite, check_float_dtype
 
 __all__ = ["read_structures", "read_fields", "atoms_to_data", "EquigenCalculator"]  # noqa: F822 (built lazily)
@@ -40,11 +41,14 @@ def _ase():
     return ase
 
 
-def atoms_to_data(atoms, *, dtype=torch.float64, energy=None, forces=None):
-    """One ``ase.Atoms`` -> PyG ``Data`` (``z``, ``pos``, ``cell``, ``pbc``, and ``energy``/``forces`` if given)."""
+def atoms_to_data(atoms, *, dtype=None, energy=None, forces=None):
+    """One ``ase.Atoms`` -> PyG ``Data`` (``z``, ``pos``, ``cell``, ``pbc``, and ``energy``/``forces`` if given).
+
+    ``dtype`` (of positions, cell, energy, forces) defaults to float64.
+    """
     from torch_geometric.data import Data
 
-    check_float_dtype(dtype, "dtype")
+    dtype = check_float_dtype(physics_dtype(dtype), "dtype")
     data = Data(z=torch.as_tensor(atoms.numbers, dtype=torch.long),
                 pos=torch.as_tensor(np.asarray(atoms.positions), dtype=dtype),
                 cell=torch.as_tensor(np.asarray(atoms.cell[:]), dtype=dtype).reshape(1, 3, 3),
@@ -59,7 +63,7 @@ def atoms_to_data(atoms, *, dtype=torch.float64, energy=None, forces=None):
     return data
 
 
-def read_structures(path, *, index=":", format: str | None = None, dtype=torch.float64,
+def read_structures(path, *, index=":", format: str | None = None, dtype=None,
                     energy_key: str | None = None, forces_key: str | None = None,
                     require_forces: bool = True) -> list:
     """Read every structure of ``path`` (extxyz, ASE trajectory, VASP OUTCAR, ...) into PyG ``Data``.
@@ -68,12 +72,12 @@ def read_structures(path, *, index=":", format: str | None = None, dtype=torch.f
     puts ``energy=`` and the ``forces`` column there), or from ``atoms.info[energy_key]`` /
     ``atoms.arrays[forces_key]`` when those names are given. ``index``, ``format``: as
     ``ase.io.read``. A structure without an energy, or without forces when ``require_forces``,
-    raises ``ValueError`` naming it.
+    raises ``ValueError`` naming it. ``dtype`` defaults to float64.
     """
     _ase()
     import ase.io
 
-    check_float_dtype(dtype, "dtype")
+    dtype = check_float_dtype(physics_dtype(dtype), "dtype")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
@@ -132,9 +136,12 @@ def _property(atoms, name, key, k, path, required=True):
     return None
 
 
-def read_fields(path, *, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` from an ``.npz`` file with arrays ``x`` and ``y`` of shape ``(B, C, *spatial)`` (finite)."""
-    check_float_dtype(dtype, "dtype")
+def read_fields(path, *, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` from an ``.npz`` file with arrays ``x`` and ``y`` of shape ``(B, C, *spatial)`` (finite).
+
+    Training data for a network: ``dtype`` defaults to ``torch.get_default_dtype()`` (float32 unless changed).
+    """
+    dtype = check_float_dtype(learning_dtype(dtype), "dtype")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")

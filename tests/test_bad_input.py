@@ -443,9 +443,9 @@ add("nn.FourierOperator.train_gradient_lr", "lr",
 add("nn.IsotropicPolynomial.degree_negative", "degree",
     lambda: __import__("equigen.nn", fromlist=["IsotropicPolynomial"]).IsotropicPolynomial(-1))
 add("nn.MLPOperator.fit_lr_negative", "lr", lambda: __import__("equigen.nn.baselines", fromlist=["MLPOperator"])
-    .MLPOperator.fit(torch.zeros(4, 8, dtype=F64), torch.zeros(4, 8, dtype=F64), hidden=4, epochs=1, lr=-1.0))
+    .MLPOperator.fit(torch.zeros(4, 8, dtype=F64), torch.zeros(4, 8, dtype=F64), hidden=4, steps=1, lr=-1.0))
 add("nn.MLPOperator.fit_nan", "u0", lambda: __import__("equigen.nn.baselines", fromlist=["MLPOperator"])
-    .MLPOperator.fit(torch.full((4, 8), NAN, dtype=F64), torch.zeros(4, 8, dtype=F64), hidden=4, epochs=1))
+    .MLPOperator.fit(torch.full((4, 8), NAN, dtype=F64), torch.zeros(4, 8, dtype=F64), hidden=4, steps=1))
 add("nn.DenseLinearMap.fit_nan", "u0", lambda: __import__("equigen.nn.baselines", fromlist=["DenseLinearMap"])
     .DenseLinearMap.fit(torch.full((4, 8), NAN, dtype=F64), torch.zeros(4, 8, dtype=F64)))
 add("nn.DenseLinearMap.step_negative", "steps", lambda: __import__("equigen.nn.baselines", fromlist=[
@@ -500,11 +500,11 @@ add("dynamics.PairPotentialNet.nan_q", "q",
 add("dynamics.train_one_step.lr_negative", "lr", lambda: __import__("equigen.dynamics", fromlist=["train_one_step"])
     .train_one_step(__import__("equigen.dynamics", fromlist=["PairPotentialNet"]).PairPotentialNet([1.0, 1.0],
                                                                                                    dtype=F64),
-                    *(torch.randn(4, 2, 3, dtype=F64) for _ in range(4)), 0.01, iterations=1, lr=-1.0))
+                    *(torch.randn(4, 2, 3, dtype=F64) for _ in range(4)), 0.01, steps=1, lr=-1.0))
 add("dynamics.train_one_step.dt_nan", "dt", lambda: __import__("equigen.dynamics", fromlist=["train_one_step"])
     .train_one_step(__import__("equigen.dynamics", fromlist=["PairPotentialNet"]).PairPotentialNet([1.0, 1.0],
                                                                                                    dtype=F64),
-                    *(torch.randn(4, 2, 3, dtype=F64) for _ in range(4)), NAN, iterations=1))
+                    *(torch.randn(4, 2, 3, dtype=F64) for _ in range(4)), NAN, steps=1))
 add("dynamics.linear_momentum.not_tensor", "p",
     lambda: __import__("equigen.dynamics", fromlist=["linear_momentum"]).linear_momentum([[1.0, 2.0]]))
 add("dynamics.centre_of_mass.masses_shape", "masses",
@@ -514,8 +514,9 @@ add("dynamics.get_method.unknown", "method",
     lambda: __import__("equigen.dynamics", fromlist=["get_method"]).get_method("rk5"))
 
 # --- generative
-add("generative.VAE.sample_negative", "n", lambda: _vae().sample(-1))
-add("generative.VAE.sample_float", "n", lambda: _vae().sample(2.5))
+add("generative.VAE.sample_negative", "num_samples", lambda: _vae().sample(-1))
+add("generative.VAE.sample_float", "num_samples", lambda: _vae().sample(2.5))
+add("generative.VAE.sample_old_and_new_name", "num_samples", lambda: _vae().sample(2, n=2))
 add("generative.VAE.fit_nan", "data", lambda: _vae().fit(torch.full((8, 3), NAN, dtype=F64), steps=1))
 add("generative.VAE.fit_lr_negative", "lr", lambda: _vae().fit(_data(), steps=1, lr=-1e-3))
 add("generative.VAE.fit_lr_nan", "lr", lambda: _vae().fit(_data(), steps=1, lr=NAN))
@@ -537,20 +538,20 @@ add("generative.GAN.fit_batch_size_zero", "batch_size", lambda: _gan().fit(_data
 add("generative.GAN.fit_batch_size_negative", "batch_size", lambda: _gan().fit(_data(), steps=1, batch_size=-4))
 add("generative.GAN.fit_lr_negative", "lr", lambda: _gan().fit(_data(), steps=1, lr=-1e-3))
 add("generative.GAN.fit_critic_lr_nan", "critic_lr", lambda: _gan().fit(_data(), steps=1, critic_lr=NAN))
-add("generative.GAN.fit_n_critic_zero", "n_critic", lambda: _gan().fit(_data(), steps=1, n_critic=0))
+add("generative.GAN.fit_critic_steps_zero", "critic_steps", lambda: _gan().fit(_data(), steps=1, critic_steps=0))
 add("generative.GAN.fit_ema_decay", "ema_decay", lambda: _gan().fit(_data(), steps=1, ema_decay=1.5))
 add("generative.GAN.fit_log_every_zero", "log_every", lambda: _gan().fit(_data(), steps=1, log_every=0))
 add("generative.GAN.fit_time_limit_negative", "time_limit_s", lambda: _gan().fit(_data(), steps=1,
                                                                                  time_limit_s=-1.0))
 add("generative.GAN.fit_nan", "data", lambda: _gan().fit(torch.full((8, 3), NAN, dtype=F64), steps=1))
-add("generative.GAN.sample_negative", "n", lambda: _gan().sample(-3))
+add("generative.GAN.sample_negative", "num_samples", lambda: _gan().sample(-3))
 add("generative.GAN.objective_typo", "objective", lambda: _gan(objective="wgan"))
 add("generative.GAN.penalty_nan", "penalty", lambda: _gan(penalty=NAN))
 add("generative.GAN.forward_dtype", "z", lambda: _gan()(torch.zeros(4, 2)))
 add("generative.PointDiffusion.nll_probes_zero", "probes", lambda: _pd().nll(_configs(), steps=2, probes=0))
 add("generative.PointDiffusion.nll_steps_zero", "steps", lambda: _pd().nll(_configs(), steps=0))
 add("generative.PointDiffusion.nll_nan", "x", lambda: _pd().nll(torch.full((2, 3, 2), NAN, dtype=F64), steps=2))
-add("generative.PointDiffusion.sample_negative", "n", lambda: _pd().sample(-1))
+add("generative.PointDiffusion.sample_negative", "num_samples", lambda: _pd().sample(-1))
 add("generative.PointDiffusion.sample_steps_zero", "steps", lambda: _pd().sample(2, steps=0))
 add("generative.PointDiffusion.sampler_typo", "sampler", lambda: _pd().sample(2, sampler="ddpn"))
 add("generative.PointDiffusion.num_steps_zero", "num_steps", lambda: _pd(num_steps=0) if False else
@@ -605,6 +606,12 @@ add("generative.AutoregressiveTransformer.sample_negative", "num_samples",
 add("generative.AutoregressiveTransformer.temperature_zero", "temperature",
     lambda: __import__("equigen.generative.sequence", fromlist=["AutoregressiveTransformer"])
     .AutoregressiveTransformer(6, "AB", width=8, depth=1, heads=2).sample(2, temperature=0.0))
+add("generative.AutoregressiveTransformer.cond", "cond",
+    lambda: __import__("equigen.generative.sequence", fromlist=["AutoregressiveTransformer"])
+    .AutoregressiveTransformer(6, "AB", width=8, depth=1, heads=2).sample(2, cond=torch.zeros(2, 1)))
+add("generative.MaskedTransformer.fit_float_data", "data",
+    lambda: __import__("equigen.generative.sequence", fromlist=["MaskedTransformer"])
+    .MaskedTransformer(6, "AB", width=8, depth=1, heads=2).fit(torch.zeros(4, 6), steps=1))
 add("generative.MaskedTransformer.steps_zero", "steps",
     lambda: __import__("equigen.generative.sequence", fromlist=["MaskedTransformer"])
     .MaskedTransformer(6, "AB", width=8, depth=1, heads=2).sample(2, steps=0))
@@ -627,11 +634,11 @@ add("data.lorenz_attractor.sigma_nan", "sigma", lambda: D.lorenz_attractor(10, s
 add("data.lorenz_attractor.rho_inf", "rho", lambda: D.lorenz_attractor(10, rho=INF, trajectories=2, transient=0.1))
 add("data.lorenz_attractor.dt_negative", "dt", lambda: D.lorenz_attractor(10, dt=-0.01, trajectories=2,
                                                                          transient=0.1))
-add("data.lorenz_attractor.n_zero", "n", lambda: D.lorenz_attractor(0))
+add("data.lorenz_attractor.num_samples_zero", "num_samples", lambda: D.lorenz_attractor(0))
 add("data.lorenz_attractor.sample_every_nan", "sample_every",
     lambda: D.lorenz_attractor(10, sample_every=NAN, trajectories=2, transient=0.1))
-add("data.lorenz_dataset.n_train_zero", "n_train", lambda: D.lorenz_dataset(0))
-add("data.lorenz_dataset.n_test_negative", "n_test", lambda: D.lorenz_dataset(10, -1))
+add("data.lorenz_dataset.num_train_zero", "num_train", lambda: D.lorenz_dataset(0))
+add("data.lorenz_dataset.num_test_negative", "num_test", lambda: D.lorenz_dataset(10, -1))
 add("data.lorenz_vector_field.beta_nan", "beta", lambda: D.lorenz_vector_field(beta=NAN))
 add("data.integrate.nan_y0", "y0", lambda: D.integrate(D.lorenz_vector_field(), np.full((2, 3), NAN), 0.1))
 add("data.integrate.t_negative", "t", lambda: D.integrate(D.lorenz_vector_field(), np.ones((2, 3)), -1.0))
@@ -659,7 +666,7 @@ add("data.heat_exact.D_nan", "D", lambda: H.heat_exact(torch.zeros(1, 8, dtype=F
 add("data.heat_exact.t_negative", "t", lambda: H.heat_exact(torch.zeros(1, 8, dtype=F64), -0.1, 1.0))
 add("data.heat_finite_difference.nan_u0", "u0",
     lambda: H.heat_finite_difference(torch.full((1, 8), NAN, dtype=F64), 0.1, 1.0))
-add("data.random_smooth_fields.count_negative", "count", lambda: H.random_smooth_fields(-1, 8))
+add("data.random_smooth_fields.num_samples_negative", "num_samples", lambda: H.random_smooth_fields(-1, 8))
 add("data.random_smooth_fields.scale_nan", "scale", lambda: H.random_smooth_fields(2, 8, scale=NAN))
 add("data.add_noise.level_negative", "level", lambda: H.add_noise(torch.zeros(1, 8, dtype=F64), -0.1))
 add("data.add_noise.level_nan", "level", lambda: H.add_noise(torch.zeros(1, 8, dtype=F64), NAN))
@@ -676,7 +683,7 @@ add("data.poisson.solve.boundary_typo", "boundary", lambda: P.solve(torch.zeros(
 add("data.poisson.solve_periodic.length_nan", "length",
     lambda: P.solve_periodic(torch.zeros(1, 8, 8, dtype=F64), NAN))
 add("data.poisson.laplacian.nan_phi", "phi", lambda: P.laplacian(torch.full((1, 8, 8), NAN, dtype=F64), "periodic"))
-add("data.poisson.gaussian_random_field.count_negative", "count",
+add("data.poisson.gaussian_random_field.num_samples_negative", "num_samples",
     lambda: P.gaussian_random_field(-1, 8, "periodic"))
 add("data.poisson.gaussian_random_field.alpha_nan", "alpha",
     lambda: P.gaussian_random_field(2, 8, "periodic", alpha=NAN))

@@ -51,14 +51,15 @@ def _check_sizes(sizes):
     return sizes
 
 
-def squared_wavenumbers(sizes, length=2 * math.pi, *, real: bool = True, dtype=torch.float64,
-                        device=None) -> torch.Tensor:
+def squared_wavenumbers(sizes, length=2 * math.pi, *, real: bool = True, dtype=None, device=None) -> torch.Tensor:
     """``|k|^2`` on the ``rfftn`` grid of ``sizes`` (last axis halved; ``fftn`` grid if ``real=False``).
 
     ``k_i = 2 pi f_i / length_i`` with integer frequencies ``f_i``; units: 1 / length^2. The
-    result is invariant under the sign flip of each frequency (reflection of the grid).
+    result is invariant under the sign flip of each frequency (reflection of the grid). ``dtype``
+    defaults to float64.
     """
     sizes = _check_sizes(sizes)
+    dtype = torch.float64 if dtype is None else dtype  # physics default (equigen.core.dtypes)
     lengths = normalize_lengths(length, len(sizes))
     k2 = torch.zeros((), dtype=dtype, device=device)
     for i, (f, L) in enumerate(zip(grid_frequencies(sizes, real=real, dtype=dtype, device=device), lengths)):

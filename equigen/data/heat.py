@@ -32,6 +32,8 @@ import math
 
 import torch
 
+from equigen.core.deprecation import renamed_kwargs
+from equigen.core.dtypes import physics_dtype
 from equigen.core.grids import normalize_lengths, squared_wavenumbers
 from equigen.core.validation import check_finite, check_non_negative_float, check_positive_float, check_positive_int
 
@@ -54,25 +56,26 @@ def _check_sizes(sizes):
     return sizes
 
 
-def random_smooth_fields(count: int, sizes, *, scale: float = 4.0, mean: float = 1.0, generator=None,
-                         dtype=torch.float64, device=None) -> torch.Tensor:
-    """Random smooth periodic fields ``(count, *sizes)``: Gaussian spectrum ``exp(-|n|^2 / (2 scale^2))``.
+@renamed_kwargs(count="num_samples")
+def random_smooth_fields(num_samples: int, sizes, *, scale: float = 4.0, mean: float = 1.0, generator=None,
+                         dtype=None, device=None) -> torch.Tensor:
+    """Random smooth periodic fields ``(num_samples, *sizes)``: Gaussian spectrum ``exp(-|n|^2 / (2 scale^2))``.
 
     Each field has spatial mean ``mean`` (the mass per cell) and unit standard deviation of
-    its fluctuation. ``scale`` is in integer frequencies (cycles per box).
+    its fluctuation. ``scale`` is in integer frequencies (cycles per box). ``dtype`` defaults to float64.
     """
     sizes = _check_sizes(sizes)
-    check_positive_int(count, "count")
+    check_positive_int(num_samples, "num_samples")
     _check_positive("scale", scale)
     nd = len(sizes)
     dims = tuple(range(1, nd + 1))
-    white = torch.randn(count, *sizes, generator=generator, dtype=torch.float64)
+    white = torch.randn(num_samples, *sizes, generator=generator, dtype=torch.float64)
     n2 = squared_wavenumbers(sizes, tuple(2 * math.pi for _ in sizes))
     spec = torch.fft.rfftn(white, dim=dims) * torch.exp(-n2 / (2 * scale**2))
     u = torch.fft.irfftn(spec, s=sizes, dim=dims)
     u = u - u.mean(dim=dims, keepdim=True)
     u = u / u.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-300)
-    return (u + mean).to(dtype=dtype, device=device)
+    return (u + mean).to(dtype=physics_dtype(dtype), device=device)
 
 
 def heat_exact(u0: torch.Tensor, t: float, D: float, length=2 * math.pi, *, ndim: int = 1) -> torch.Tensor:
@@ -191,21 +194,22 @@ def add_noise(u: torch.Tensor, level: float, *, generator=None, ndim: int = 1) -
     return u + level * rms * noise
 
 
-def heat_pairs(count: int, sizes, *, D: float, dt: float, length=2 * math.pi, source: str = "exact",
+@renamed_kwargs(count="num_samples")
+def heat_pairs(num_samples: int, sizes, *, D: float, dt: float, length=2 * math.pi, source: str = "exact",
                noise: float = 0.0, scale: float = 4.0, refine: int = 4, generator=None,
-               dtype=torch.float64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Snapshot pairs ``(u0, u1)`` of shape ``(count, *sizes)`` with ``u1 = heat flow of u0 over dt``.
+               dtype=None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Snapshot pairs ``(u0, u1)`` of shape ``(num_samples, *sizes)`` with ``u1 = heat flow of u0 over dt``.
 
     ``source`` is ``"exact"`` (Fourier solution) or ``"fd"`` (finite differences, see
     :func:`heat_finite_difference`). ``noise`` adds independent measurement noise to both
-    snapshots (:func:`add_noise`, relative to the clean ``u0`` fluctuation).
+    snapshots (:func:`add_noise`, relative to the clean ``u0`` fluctuation). ``dtype`` defaults to float64.
     """
     sizes = _check_sizes(sizes)
     _check_positive("dt", dt)
     if source not in ("exact", "fd"):
         raise ValueError(f"source={source!r} must be 'exact' or 'fd'")
     nd = len(sizes)
-    u0 = random_smooth_fields(count, sizes, scale=scale, generator=generator, dtype=torch.float64)
+    u0 = random_smooth_fields(num_samples, sizes, scale=scale, generator=generator, dtype=torch.float64)
     if source == "exact":
         u1 = heat_exact(u0, dt, D, length, ndim=nd)
     else:
@@ -215,6 +219,7 @@ def heat_pairs(count: int, sizes, *, D: float, dt: float, length=2 * math.pi, so
         rms = (u0 - u0.mean(dim=dims, keepdim=True)).pow(2).mean().sqrt()
         u0 = u0 + noise * rms * torch.randn(u0.shape, generator=generator, dtype=u0.dtype)
         u1 = u1 + noise * rms * torch.randn(u1.shape, generator=generator, dtype=u1.dtype)
+    dtype = physics_dtype(dtype)
     return u0.to(dtype=dtype, device=device), u1.to(dtype=dtype, device=device)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from equigen.core.deprecation import renamed_kwargs
 from equigen.core.validation import check_finite, check_float, check_positive_float
 
 __all__ = ["rk4_step", "integrate", "integrate_reference", "sample_attractor"]
@@ -72,17 +73,20 @@ def integrate_reference(f: Callable, y0, t: float, *, rtol: float = 1e-11, atol:
     return sol.y[:, -1]
 
 
-def sample_attractor(f: Callable, n: int, y0_sampler: Callable, *, trajectories: int = 200, transient: float = 50.0,
-                     dt: float = 0.005, sample_every: float = 0.25, seed: int = 0) -> np.ndarray:
-    """``n`` points on the attractor of ``dy/dt = f(y)``, from ``trajectories`` independent orbits.
+@renamed_kwargs(n="num_samples")
+def sample_attractor(f: Callable, num_samples: int, y0_sampler: Callable, *, trajectories: int = 200,
+                     transient: float = 50.0, dt: float = 0.005, sample_every: float = 0.25,
+                     seed: int = 0) -> np.ndarray:
+    """``num_samples`` points on the attractor of ``dy/dt = f(y)``, from ``trajectories`` independent orbits.
 
     Each orbit starts at ``y0_sampler(rng, trajectories)``, runs ``transient`` time units that are
     discarded, then is recorded every ``sample_every`` (well above the integration step, so
-    consecutive samples of one orbit are far apart along it). Returns ``(n, d)`` float64, rows
+    consecutive samples of one orbit are far apart along it). Returns ``(num_samples, d)`` float64, rows
     interleaved over orbits and times in random order (seeded by ``seed``).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    n = num_samples
     if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
         raise ValueError(f"trajectories must be a positive integer, got {trajectories!r}")
     _check_positive("transient", transient)

@@ -22,7 +22,7 @@ torch), :func:`pde_residual` ``||lap(phi) - rho|| / ||rho||`` (interior nodes fo
 
 Sources: :func:`gaussian_random_field` (power-law spectrum) and :func:`random_blobs` (sums
 of Gaussian bumps), both zero-mean for the periodic box; :func:`poisson_pairs` draws
-``(rho, phi)`` pairs of shape ``(count, 1, N, N)``.
+``(rho, phi)`` pairs of shape ``(num_samples, 1, N, N)``.
 
 Units: lengths in units of ``L`` (default ``length=1``), ``rho`` arbitrary, ``phi`` in
 ``rho * length^2``. Symmetry: the periodic solver commutes with grid shifts and
@@ -45,6 +45,8 @@ import numpy as np
 import scipy.fft
 import torch
 
+from equigen.core.deprecation import renamed_kwargs
+from equigen.core.dtypes import physics_dtype
 from equigen.core.grids import grid_frequencies, integer_frequencies
 from equigen.core.sine import dst1n, idst1n, interior, pad_boundary
 from equigen.core.validation import check_finite, check_float, check_int, check_positive_int
@@ -244,17 +246,17 @@ def boundary_violation(phi: torch.Tensor, *, ndim: int = 2) -> torch.Tensor:
     return phi.abs()[..., mask].amax(dim=-1)
 
 
-def grid_coordinates(size: int, boundary: str, length: float = 1.0, *, dtype=torch.float64, device=None):
-    """Node coordinates along one axis: ``j L / N`` (periodic) or ``j L / (N - 1)`` (Dirichlet)."""
+def grid_coordinates(size: int, boundary: str, length: float = 1.0, *, dtype=None, device=None):
+    """Node coordinates along one axis: ``j L / N`` (periodic) or ``j L / (N - 1)`` (Dirichlet); float64 by default."""
     _check_boundary(boundary)
     check_int(size, "size", min=1 if boundary == "periodic" else 2)
     length = _check_length(length)
     step = length / size if boundary == "periodic" else length / (size - 1)
-    return torch.arange(size, dtype=dtype, device=device) * step
+    return torch.arange(size, dtype=physics_dtype(dtype), device=device) * step
 
 
-def _check_count_size(count, size, boundary):
-    check_positive_int(count, "count")
+def _check_num_samples_size(num_samples, size, boundary):
+    check_positive_int(num_samples, "num_samples")
     if isinstance(size, bool) or not isinstance(size, int) or size < (4 if boundary == "dirichlet" else 2):
         raise ValueError(f"size={size!r} must be an int >= {4 if boundary == 'dirichlet' else 2} (nodes per side)")
 
@@ -266,15 +268,16 @@ def _normalise(x, boundary):
     return x / x.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-300)
 
 
-def gaussian_random_field(count: int, size: int, boundary: str, *, alpha: float = 3.0, tau: float = 3.0,
-                          length: float = 1.0, generator=None, dtype=torch.float64, device=None) -> torch.Tensor:
-    """Random 2-D sources ``(count, size, size)``: Gaussian, spectrum ``(|n|^2 + tau^2)^(-alpha)``.
+@renamed_kwargs(count="num_samples")
+def gaussian_random_field(num_samples: int, size: int, boundary: str, *, alpha: float = 3.0, tau: float = 3.0,
+                          length: float = 1.0, generator=None, dtype=None, device=None) -> torch.Tensor:
+    """Random 2-D sources ``(num_samples, size, size)``: Gaussian, spectrum ``(|n|^2 + tau^2)^(-alpha)``.
 
     ``n`` are integer frequencies (periodic) or sine mode numbers (Dirichlet, ``k / 2``
     comparable to ``n``). Each field is normalised to unit RMS; periodic fields have zero mean.
     """
     _check_boundary(boundary)
-    _check_count_size(count, size, boundary)
+    _check_num_samples_size(num_samples, size, boundary)
     length = _check_length(length)
     alpha, tau = check_float(alpha, "alpha", min=0.0), check_float(tau, "tau", min=0.0)
     if boundary == "periodic":
@@ -282,28 +285,29 @@ def gaussian_random_field(count: int, size: int, boundary: str, *, alpha: float 
         n2 = f[:, None] ** 2 + f[None, :] ** 2
         amp = (n2 + tau**2) ** (-alpha / 2)
         amp[0, 0] = 0.0
-        z = torch.complex(torch.randn(count, size, size, generator=generator, dtype=torch.float64),
-                          torch.randn(count, size, size, generator=generator, dtype=torch.float64))
+        z = torch.complex(torch.randn(num_samples, size, size, generator=generator, dtype=torch.float64),
+                          torch.randn(num_samples, size, size, generator=generator, dtype=torch.float64))
         x = torch.fft.ifft2(z * amp).real
     else:
         n = size - 2
         k = torch.arange(1, n + 1, dtype=torch.float64) / 2
         amp = (k[:, None] ** 2 + k[None, :] ** 2 + tau**2) ** (-alpha / 2)
-        z = torch.randn(count, n, n, generator=generator, dtype=torch.float64)
+        z = torch.randn(num_samples, n, n, generator=generator, dtype=torch.float64)
         x = pad_boundary(idst1n(z * amp, 2), 2)
-    return _normalise(x, boundary).to(dtype=dtype, device=device)
+    return _normalise(x, boundary).to(dtype=physics_dtype(dtype), device=device)
 
 
-def random_blobs(count: int, size: int, boundary: str, *, num_blobs=(2, 6), width=(0.04, 0.12),
-                 length: float = 1.0, generator=None, dtype=torch.float64, device=None) -> torch.Tensor:
-    """Random 2-D sources ``(count, size, size)``: sums of Gaussian bumps of random sign, size and width.
+@renamed_kwargs(count="num_samples")
+def random_blobs(num_samples: int, size: int, boundary: str, *, num_blobs=(2, 6), width=(0.04, 0.12),
+                 length: float = 1.0, generator=None, dtype=None, device=None) -> torch.Tensor:
+    """Random 2-D sources ``(num_samples, size, size)``: sums of Gaussian bumps of random sign, size and width.
 
     ``num_blobs`` (min, max) bumps per field, ``width`` (min, max) standard deviation in units of
     ``length``. Periodic: bumps wrapped around the box, then the mean subtracted; Dirichlet:
     centres kept 2 widths from the walls. Normalised to unit RMS.
     """
     _check_boundary(boundary)
-    _check_count_size(count, size, boundary)
+    _check_num_samples_size(num_samples, size, boundary)
     length = _check_length(length)
     lo, hi = int(num_blobs[0]), int(num_blobs[1])
     if not 1 <= lo <= hi:
@@ -312,8 +316,8 @@ def random_blobs(count: int, size: int, boundary: str, *, num_blobs=(2, 6), widt
     if not 0 < w0 <= w1:
         raise ValueError(f"width={width!r} must be (min, max) with 0 < min <= max")
     x = grid_coordinates(size, boundary, 1.0)
-    out = torch.zeros(count, size, size, dtype=torch.float64)
-    for b in range(count):
+    out = torch.zeros(num_samples, size, size, dtype=torch.float64)
+    for b in range(num_samples):
         m = int(torch.randint(lo, hi + 1, (), generator=generator))
         for _ in range(m):
             w = w0 + (w1 - w0) * float(torch.rand((), generator=generator, dtype=torch.float64))
@@ -328,37 +332,39 @@ def random_blobs(count: int, size: int, boundary: str, *, num_blobs=(2, 6), widt
             out[b] += a * torch.exp(-(d[0][:, None] ** 2 + d[1][None, :] ** 2) / (2 * w * w))
     if boundary == "dirichlet":
         out[:, 0], out[:, -1], out[:, :, 0], out[:, :, -1] = 0, 0, 0, 0
-    return _normalise(out, boundary).to(dtype=dtype, device=device)
+    return _normalise(out, boundary).to(dtype=physics_dtype(dtype), device=device)
 
 
-def poisson_pairs(count: int, size: int, boundary: str = "periodic", *, source: str = "mixed",
-                  length: float = 1.0, laplacian: str = "spectral", generator=None, dtype=torch.float64,
+@renamed_kwargs(count="num_samples")
+def poisson_pairs(num_samples: int, size: int, boundary: str = "periodic", *, source: str = "mixed",
+                  length: float = 1.0, laplacian: str = "spectral", generator=None, dtype=None,
                   device=None, **source_kwargs):
-    """``(rho, phi)`` pairs, each ``(count, 1, size, size)``, with ``phi`` the exact solution.
+    """``(rho, phi)`` pairs, each ``(num_samples, 1, size, size)``, with ``phi`` the exact solution.
 
     ``source``: ``"grf"`` (:func:`gaussian_random_field`), ``"blobs"`` (:func:`random_blobs`)
     or ``"mixed"`` (half each, interleaved). Extra keyword arguments go to the source.
     """
     _check_boundary(boundary)
-    _check_count_size(count, size, boundary)
+    _check_num_samples_size(num_samples, size, boundary)
     if source == "grf":
-        rho = gaussian_random_field(count, size, boundary, length=length, generator=generator, **source_kwargs)
+        rho = gaussian_random_field(num_samples, size, boundary, length=length, generator=generator, **source_kwargs)
     elif source == "blobs":
-        rho = random_blobs(count, size, boundary, length=length, generator=generator, **source_kwargs)
+        rho = random_blobs(num_samples, size, boundary, length=length, generator=generator, **source_kwargs)
     elif source == "mixed":
-        n_grf = (count + 1) // 2
+        n_grf = (num_samples + 1) // 2
         a = gaussian_random_field(n_grf, size, boundary, length=length, generator=generator)
         parts = [a]
-        if count - n_grf:
-            parts.append(random_blobs(count - n_grf, size, boundary, length=length, generator=generator))
+        if num_samples - n_grf:
+            parts.append(random_blobs(num_samples - n_grf, size, boundary, length=length, generator=generator))
         rho = torch.cat(parts)
-        inter = torch.empty(count, dtype=torch.long)  # grf, blobs, grf, blobs, ...
+        inter = torch.empty(num_samples, dtype=torch.long)  # grf, blobs, grf, blobs, ...
         inter[0::2] = torch.arange(0, n_grf)
-        inter[1::2] = torch.arange(n_grf, count)
+        inter[1::2] = torch.arange(n_grf, num_samples)
         rho = rho[inter]
     else:
         raise ValueError(f"source={source!r} must be 'grf', 'blobs' or 'mixed'")
     rho = rho.unsqueeze(1)
     phi = solve(rho, boundary, length, laplacian=laplacian) if boundary == "dirichlet" else \
         solve_periodic(rho, length, mean="project", laplacian=laplacian)
+    dtype = physics_dtype(dtype)
     return rho.to(dtype=dtype, device=device), phi.to(dtype=dtype, device=device)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from equigen.core.dtypes import physics_dtype
 from equigen.core.validation import check_int, check_positive_float, check_positive_int, check_tensor
 from equigen.data.mcmc import mcmc_diagnostics, metropolis_accept
 
@@ -67,7 +68,7 @@ class PottsModel:
 
     def __init__(self, fields, edges, couplings, *, alphabet: str | None = None, beta: float = 1.0,
                  bond=None, dtype=None, device=None):
-        dtype = dtype or torch.float64
+        dtype = physics_dtype(dtype)
         fields = torch.as_tensor(fields, dtype=dtype, device=device)
         if fields.ndim != 2:
             raise ValueError(f"fields must have shape (L, q), got {tuple(fields.shape)}")

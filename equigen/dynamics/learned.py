@@ -35,6 +35,8 @@ from torch import nn
 
 from equigen._configurable import configurable
 from equigen.core.blocks import count_parameters
+from equigen.core.deprecation import renamed_kwargs
+from equigen.core.dtypes import learning_dtype, physics_dtype
 from equigen.core.validation import (
     check_finite,
     check_non_negative_float,
@@ -52,10 +54,13 @@ __all__ = ["LinearDynamics", "HamiltonianNet", "PairPotentialNet", "train_one_st
 
 
 def mlp(sizes, *, activation=nn.Softplus, dtype=None, device=None, generator=None) -> nn.Sequential:
-    """A smooth MLP ``sizes[0] -> ... -> sizes[-1]``; weights drawn from ``generator`` (reproducible)."""
+    """A smooth MLP ``sizes[0] -> ... -> sizes[-1]``; weights drawn from ``generator`` (reproducible).
+
+    ``dtype`` defaults to ``torch.get_default_dtype()`` (float32 unless changed).
+    """
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(a, b, dtype=dtype or torch.float32, device=device)
+        lin = nn.Linear(a, b, dtype=learning_dtype(dtype), device=device)
         with torch.no_grad():
             bound = 1.0 / math.sqrt(a)
             lin.weight.copy_(torch.empty_like(lin.weight).uniform_(-bound, bound, generator=generator))
@@ -75,7 +80,7 @@ def _positive_float(name, value):
 
 
 def _check_masses(masses, *, dtype=None, device=None):
-    masses = torch.as_tensor(masses, dtype=dtype or torch.float32, device=device)
+    masses = torch.as_tensor(masses, dtype=learning_dtype(dtype), device=device)
     if masses.dim() != 1 or not torch.isfinite(masses).all() or (masses <= 0).any():
         raise ValueError(f"masses must be a 1-D tensor of finite positive values, got {masses.tolist()}")
     return masses
@@ -96,8 +101,8 @@ class LinearDynamics(nn.Module):
         n = 2 * _positive_int("num_bodies", num_bodies) * _positive_int("dim", dim)
         self.shape = (num_bodies, dim)
         self.bias = bias
-        self.register_buffer("A", torch.eye(n, dtype=dtype or torch.float64, device=device))
-        self.register_buffer("b", torch.zeros(n, dtype=dtype or torch.float64, device=device))
+        self.register_buffer("A", torch.eye(n, dtype=physics_dtype(dtype), device=device))
+        self.register_buffer("b", torch.zeros(n, dtype=physics_dtype(dtype), device=device))
 
     def _flat(self, q, p):
         if tuple(q.shape[-2:]) != self.shape or q.shape != p.shape:
@@ -317,8 +322,9 @@ class PairPotentialNet(nn.Module, HamiltonianSystem):
         return p / self.masses.to(p.dtype)[:, None]
 
 
+@renamed_kwargs(iterations="steps")
 def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float, *, substeps: int = 1,
-                   method: str = "leapfrog", iterations: int = 500, batch_size: int = 256, lr: float = 3e-3,
+                   method: str = "leapfrog", steps: int = 500, batch_size: int = 256, lr: float = 3e-3,
                    generator: torch.Generator | None = None, seed: int = 0, log_every: int = 1,
                    time_limit_s: float | None = None, **trainer_kwargs) -> list[float]:
     """Fit a learned Hamiltonian to snapshot pairs by backpropagating through ``substeps`` steps of ``method``.
@@ -326,14 +332,14 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
     ``q_in, p_in, q_out, p_out``: ``(M, N, d)``, ``(q_out, p_out)`` the state ``dt`` after
     ``(q_in, p_in)``. Loss: mean squared error of the predicted state, the error of each
     particle's ``q`` and ``p`` scaled by the standard deviation of that particle's true change
-    (so a light outer planet counts as much as the star). Runs ``iterations`` optimiser steps of
+    (so a light outer planet counts as much as the star). Runs ``steps`` optimiser steps of
     :class:`equigen.train.Trainer` (AdamW without weight decay, cosine decay of ``lr``, shuffled
     mini-batches seeded by ``seed``, or by a draw from ``generator`` when one is given); other keyword
     arguments go to the Trainer (``out_dir`` and ``checkpoint_every`` for resumable runs,
     ``device``, ``clip_grad_norm``, ``ema_decay``, ...). ``time_limit_s`` also stops training after
-    that many wall-clock seconds (the cosine schedule still spans ``iterations``). Returns the mean
-    loss of every ``log_every`` iterations (one value per iteration by default: its length is the
-    number of iterations run).
+    that many wall-clock seconds (the cosine schedule still spans ``steps``). Returns the mean
+    loss of every ``log_every`` steps (one value per step by default: its length is the
+    number of steps run).
     """
     from equigen.train import Trainer
 
@@ -341,7 +347,7 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
         raise ValueError("q_in, p_in, q_out, p_out must have equal shapes (M, N, d)")
     for name, v in (("q_in", q_in), ("p_in", p_in), ("q_out", q_out), ("p_out", p_out)):
         check_finite(v, name, fix="drop or repair those samples before training")
-    for name, v in (("substeps", substeps), ("iterations", iterations), ("batch_size", batch_size),
+    for name, v in (("substeps", substeps), ("steps", steps), ("batch_size", batch_size),
                     ("log_every", log_every)):
         _positive_int(name, v)
     _positive_float("lr", lr)
@@ -361,6 +367,6 @@ def train_one_step(model: HamiltonianSystem, q_in, p_in, q_out, p_out, dt: float
         return (((q[-1] - qo) / sq.to(q.device)) ** 2).mean() + (((p[-1] - po) / sp.to(p.device)) ** 2).mean()
 
     trainer = Trainer(model, loss_fn, lr=lr, schedule="cosine", seed=seed, log_every=log_every, **trainer_kwargs)
-    trainer.fit((q_in, p_in, q_out, p_out), steps=iterations, batch_size=min(batch_size, q_in.shape[0]),
+    trainer.fit((q_in, p_in, q_out, p_out), steps=steps, batch_size=min(batch_size, q_in.shape[0]),
                 time_limit_s=time_limit_s)
     return [r["loss"] for r in trainer.history if "loss" in r]

@@ -32,6 +32,7 @@ import math
 
 import torch
 
+from equigen.core.dtypes import physics_dtype
 from equigen.core.validation import check_non_negative_float, check_positive_float, check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.symmetry import Symmetry
@@ -333,7 +334,7 @@ class Kepler(HamiltonianSystem):
         e = float(eccentricity)
         if not 0 <= e < 1:
             raise ValueError(f"eccentricity={eccentricity!r} must lie in [0, 1) for a bound orbit")
-        dtype = dtype or torch.float64
+        dtype = physics_dtype(dtype)
         q = torch.tensor([1.0 - e, 0.0], dtype=dtype, device=device)
         p = torch.tensor([0.0, math.sqrt((1 + e) / (1 - e))], dtype=dtype, device=device)
         return q, p
@@ -342,7 +343,7 @@ class Kepler(HamiltonianSystem):
     def exact_state(eccentricity: float, t, *, dtype=None, device=None):
         """Exact ``(q, p)`` at times ``t`` from :meth:`initial_state` (``k = 1``); shapes ``(*t.shape, 2)``."""
         e = float(eccentricity)
-        dtype = dtype or torch.float64
+        dtype = physics_dtype(dtype)
         t = torch.as_tensor(t, dtype=torch.float64)
         mean = torch.remainder(t, 2 * math.pi)
         ecc = mean + e * torch.sin(mean)

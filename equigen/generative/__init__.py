@@ -1,4 +1,4 @@
-"""Generative models assembled from equigen's layers, sharing ``fit(data, ...)`` / ``sample(n, *, generator=None)``.
+"""Generative models built from equigen's layers, sharing ``fit(data, ...)`` and ``sample(num_samples, ...)``.
 
 See :mod:`equigen.generative.base` for the interface and :mod:`equigen.generative.diffusion` for the
 diffusion core (schedules, objectives, DDPM/DDIM samplers).

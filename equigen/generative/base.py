@@ -1,21 +1,29 @@
-"""The interface every equigen generative model shares: ``fit(data, ...)`` and ``sample(n, *, generator=None)``.
+"""The interface every equigen generative model shares: ``fit(data, ...)``, ``sample(num_samples, *, generator)``.
 
-* ``fit(data, *, steps, batch_size, lr, seed, ...)`` trains in place and returns a summary dict
-  (final losses, steps, seconds). ``data`` is a tensor ``(N, *event_shape)``.
-* ``sample(n, *, generator=None)`` returns ``n`` samples ``(n, *event_shape)`` without gradients,
-  drawn with ``generator`` (a ``torch.Generator``) when given, so sampling is reproducible.
+* ``event_shape``: the shape of one sample.
+* ``fit(data, *, steps, batch_size, lr, seed, ...)`` trains in place for ``steps`` optimiser steps
+  and returns a summary dict (final losses, steps, seconds). ``data`` is a tensor ``(N, *event_shape)``.
+* ``sample(num_samples, *, generator=None, ...)`` returns ``num_samples`` samples
+  ``(num_samples, *event_shape)`` without gradients, drawn with ``generator`` (a
+  ``torch.Generator``) when given, so sampling is reproducible. Sequence models return a
+  :class:`~equigen.generative.sequence.SampleOutput` whose ``seqs`` are those samples (with the
+  evaluations spent and importance log-weights alongside).
+* ``training_loss(batch, *, generator=None)``: the loss :meth:`GenerativeModel.fit` minimises
+  (models trained by their own loop, such as the GAN, override ``fit`` instead).
 * Conditional models set ``conditional = True`` and take ``cond=`` in both (one condition row per
   data row / per sample).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from equigen.core.blocks import mlp as _mlp
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_tensor
 
-__all__ = ["GenerativeModel", "mlp", "check_data", "check_n", "randn"]
+__all__ = ["GenerativeModel", "mlp", "check_data", "check_num_samples", "check_n", "randn"]
 
 
 class GenerativeModel(torch.nn.Module):
@@ -38,7 +46,7 @@ class GenerativeModel(torch.nn.Module):
         """
         from equigen.train import Trainer
 
-        data = check_data(data, self.event_shape, like=self)
+        data = self._check_fit_data(data)
         lr = check_positive_float(lr, "lr")
         if cond is not None or self.conditional:
             raise NotImplementedError(f"{type(self).__name__}.fit: conditional training is model-specific; "
@@ -49,8 +57,13 @@ class GenerativeModel(torch.nn.Module):
         self.history = trainer.history
         return out
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None, cond=None) -> torch.Tensor:
+    def sample(self, num_samples: int, *, generator: torch.Generator | None = None, cond=None) -> torch.Tensor:
+        """``num_samples`` samples ``(num_samples, *event_shape)``, drawn with ``generator`` when given."""
         raise NotImplementedError
+
+    def _check_fit_data(self, data) -> torch.Tensor:
+        """The training data :meth:`fit` hands to the Trainer (default: :func:`check_data`)."""
+        return check_data(data, self.event_shape, like=self)
 
     def _first_param(self) -> torch.Tensor:
         return next(self.parameters())
@@ -79,9 +92,16 @@ def randn(shape, *, generator: torch.Generator | None, like: torch.Tensor) -> to
     return torch.randn(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
 
 
-def check_n(n) -> int:
+def check_num_samples(num_samples) -> int:
     """The number of samples to draw: a non-negative integer (0 gives an empty batch)."""
-    return check_non_negative_int(n, "n")
+    return check_non_negative_int(num_samples, "num_samples")
+
+
+def check_n(n) -> int:
+    """Deprecated alias of :func:`check_num_samples` (removed in the next release)."""
+    warnings.warn("equigen.generative.base.check_n is deprecated; use check_num_samples", DeprecationWarning,
+                  stacklevel=2)
+    return check_num_samples(n)
 
 
 def check_input(x, name: str, model: torch.nn.Module, width: int) -> torch.Tensor:

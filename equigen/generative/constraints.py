@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 
+from equigen.core.deprecation import renamed_kwargs
 from equigen.core.validation import check_positive_int
 
 __all__ = ["parse_fixed", "Constraint", "PairConstraint", "PredicateConstraint", "EnergyConstraint",
@@ -172,8 +173,10 @@ def check_compatible(fixed: Mapping[int, int], constraint: Constraint | None, *,
         raise ValueError(f"conflicting constraints: fixed residues {names} cannot satisfy {constraint!r}")
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a binomial rate (default 95 %)."""
+@renamed_kwargs(n="trials")
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval ``(low, high)`` for the rate ``successes / trials`` of a binomial (default 95 %)."""
+    n = trials
     if n <= 0:
         return (float("nan"), float("nan"))
     p = successes / n

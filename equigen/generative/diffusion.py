@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from equigen.core.dtypes import learning_dtype
 from equigen.core.validation import (
     check_finite,
     check_int,
@@ -150,7 +151,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, num_steps: int, *, dtype=None)
     if dim < 2 or dim % 2:
         raise ValueError(f"dim={dim!r} must be an even int >= 2")
     half = dim // 2
-    dtype = dtype or torch.get_default_dtype()
+    dtype = learning_dtype(dtype)
     freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=dtype, device=t.device) / max(half - 1, 1))
     arg = (t.to(dtype) / num_steps * 1000.0)[:, None] * freqs[None, :]
     return torch.cat([torch.sin(arg), torch.cos(arg)], -1)
@@ -304,7 +305,7 @@ class Diffusion:
             return self._proj(noise)
         if shape is None:
             raise ValueError("give shape (the output's shape) or noise (the initial x_T)")
-        dtype = dtype or torch.get_default_dtype()
+        dtype = learning_dtype(dtype)
         return self._proj(torch.randn(tuple(shape), generator=generator, dtype=dtype).to(device))
 
     @staticmethod

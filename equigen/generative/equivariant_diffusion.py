@@ -27,9 +27,11 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.deprecation import renamed_kwargs
+from equigen.core.dtypes import learning_dtype
 from equigen.core.validation import check_positive_float, check_positive_int, check_tensor
 from equigen.data.particles import remove_com
-from equigen.generative.base import GenerativeModel, check_data, check_n, mlp
+from equigen.generative.base import GenerativeModel, check_data, check_num_samples, mlp
 from equigen.generative.diffusion import Diffusion, timestep_embedding
 from equigen.geometry import safe_norm
 from equigen.groups import E, Permutations, haar_orthogonal
@@ -199,7 +201,7 @@ class PointDiffusion(GenerativeModel):
         self.event_shape = (num_particles, dim)
         self.diffusion = Diffusion(schedule, num_steps=num_steps, objective=objective, project=remove_com,
                                    t_power=t_power)
-        self.register_buffer("data_scale", torch.ones((), dtype=dtype or torch.get_default_dtype(), device=device))
+        self.register_buffer("data_scale", torch.ones((), dtype=learning_dtype(dtype), device=device))
         if isinstance(denoiser, str):
             builders = {"egnn": egnn_denoiser, "mlp": mlp_denoiser}
             if denoiser not in builders:
@@ -231,17 +233,18 @@ class PointDiffusion(GenerativeModel):
         """Train on configurations ``(M, N, n)`` (see :meth:`GenerativeModel.fit`); sets ``data_scale``."""
         return super().fit(self.set_scale(data), **kwargs)
 
+    @renamed_kwargs(n="num_samples")
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None, cond=None, sampler: str = "ddpm",
+    def sample(self, num_samples: int, *, generator: torch.Generator | None = None, cond=None, sampler: str = "ddpm",
                steps: int | None = None, noise: torch.Tensor | None = None, step_noise=None) -> torch.Tensor:
-        """``n`` configurations ``(n, N, dim)`` with zero centre of mass.
+        """``num_samples`` configurations ``(num_samples, N, dim)`` with zero centre of mass.
 
         ``sampler``: ``"ddpm"`` (ancestral, ``steps`` defaults to all) or ``"ddim"`` (deterministic,
         ``steps`` default 50). ``noise``/``step_noise`` as in the diffusion core.
         """
         if cond is not None:
             raise ValueError("PointDiffusion is unconditional: cond must be None")
-        n = check_n(n)
+        n = check_num_samples(num_samples)
         p = self._first_param()
         shape = (n, *self.event_shape)
         if sampler not in ("ddpm", "ddim"):

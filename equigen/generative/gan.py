@@ -13,8 +13,9 @@ import time
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.deprecation import renamed_kwargs
 from equigen.core.validation import check_float, check_non_negative_int, check_positive_float, check_positive_int
-from equigen.generative.base import GenerativeModel, check_data, check_input, check_n, mlp, randn
+from equigen.generative.base import GenerativeModel, check_data, check_input, check_num_samples, mlp, randn
 
 __all__ = ["GAN", "OBJECTIVES"]
 
@@ -31,15 +32,15 @@ class GAN(GenerativeModel):
             default to the generator's.
         objective:
             * ``"wgan-gp"``: Wasserstein critic with gradient penalty ``penalty * (|grad D| - 1)^2`` on
-              random interpolates (Gulrajani et al. 2017), ``n_critic = 5`` by default;
+              random interpolates (Gulrajani et al. 2017), ``critic_steps = 5`` by default;
             * ``"ns-r1"``: non-saturating loss with the R1 penalty ``penalty/2 |grad D(x_real)|^2``
-              (Mescheder et al. 2018), ``n_critic = 1``: the critic may become sharp, which
+              (Mescheder et al. 2018), ``critic_steps = 1``: the critic may become sharp, which
               lets it resolve thin structure that a 1-Lipschitz critic barely sees;
             * ``"ns-sn"``: non-saturating loss with spectral normalisation of every critic layer.
         penalty: weight of the gradient penalty (default 10 for wgan-gp, 1 for ns-r1).
 
     ``fit`` runs its own loop (two optimisers alternate, which :class:`equigen.train.Trainer`, built
-    around one optimiser, does not do). ``sample(n)`` returns ``G(z)``, using the exponential moving
+    around one optimiser, does not do). ``sample(num_samples)`` returns ``G(z)``, using the exponential moving
     average of the generator's weights when ``fit(..., ema_decay=...)`` kept one.
 
     Symmetry: none.
@@ -103,10 +104,11 @@ class GAN(GenerativeModel):
         return -d.mean() if self.objective == "wgan-gp" else torch.nn.functional.softplus(-d).mean()
 
     # ----------------------------------------------------------------------------- training
+    @renamed_kwargs(n_critic="critic_steps")
     def fit(self, data, *, steps: int = 5000, batch_size: int = 256, lr: float = 2e-4, critic_lr: float | None = None,
-            betas=None, n_critic: int | None = None, ema_decay: float | None = 0.999, seed: int = 0,
+            betas=None, critic_steps: int | None = None, ema_decay: float | None = 0.999, seed: int = 0,
             time_limit_s: float | None = None, log_every: int = 100, callback=None, cond=None) -> dict:
-        """Alternate ``n_critic`` critic steps and one generator step, ``steps`` times (Adam).
+        """Alternate ``critic_steps`` critic steps and one generator step, ``steps`` times (Adam).
 
         ``betas`` default to ``(0.5, 0.9)`` (wgan-gp) or ``(0.0, 0.99)`` (non-saturating).
         ``time_limit_s`` stops early when the wall-clock budget is spent (the summary says so).
@@ -120,13 +122,13 @@ class GAN(GenerativeModel):
         batch_size = check_positive_int(batch_size, "batch_size")
         lr = check_positive_float(lr, "lr")
         critic_lr = check_positive_float(critic_lr, "critic_lr", allow_none=True)
-        n_critic = check_positive_int(n_critic, "n_critic", allow_none=True)
+        critic_steps = check_positive_int(critic_steps, "critic_steps", allow_none=True)
         log_every = check_positive_int(log_every, "log_every")
         time_limit_s = check_positive_float(time_limit_s, "time_limit_s", allow_none=True)
         if ema_decay is not None and not 0 <= check_float(ema_decay, "ema_decay") < 1:
             raise ValueError(f"ema_decay must lie in [0, 1) (typical: 0.999) or be None, got {ema_decay!r}")
-        if n_critic is None:
-            n_critic = 5 if self.objective == "wgan-gp" else 1
+        if critic_steps is None:
+            critic_steps = 5 if self.objective == "wgan-gp" else 1
         if betas is None:
             betas = (0.5, 0.9) if self.objective == "wgan-gp" else (0.0, 0.99)
         gen = torch.Generator(device=data.device).manual_seed(seed)
@@ -145,7 +147,7 @@ class GAN(GenerativeModel):
         last = {"critic_loss": float("nan"), "generator_loss": float("nan")}
         self.train()
         for step in range(1, steps + 1):
-            for _ in range(n_critic):
+            for _ in range(critic_steps):
                 real = data[torch.randint(n, (bs,), generator=gen, device=data.device)]
                 with torch.no_grad():
                     fake = self.generator(randn((bs, self.latent_dim), generator=gen, like=p))
@@ -192,12 +194,14 @@ class GAN(GenerativeModel):
             q.requires_grad_(False)
         self.ema_generator = g
 
+    @renamed_kwargs(n="num_samples")
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None, cond=None, ema: bool = True) -> torch.Tensor:
-        """``n`` samples ``G(z)``, ``(n, data_dim)`` (EMA weights when available and ``ema``)."""
+    def sample(self, num_samples: int, *, generator: torch.Generator | None = None, cond=None,
+               ema: bool = True) -> torch.Tensor:
+        """``num_samples`` samples ``G(z)``, ``(num_samples, data_dim)`` (EMA weights when available and ``ema``)."""
         if cond is not None:
             raise ValueError("GAN is unconditional: cond must be None")
-        n = check_n(n)
+        n = check_num_samples(num_samples)
         net = self.ema_generator if (ema and self.ema_generator is not None) else self.generator
         p = next(self.generator.parameters())
         return net(randn((n, self.latent_dim), generator=generator, like=p))

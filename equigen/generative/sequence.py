@@ -12,15 +12,18 @@
   ``exp(-strength * energy)``.
 
 Both have the same width, depth and heads for the same arguments (they differ only in the
-attention mask and in the extra mask/start token), and both train with
-:class:`equigen.train.Trainer` through ``training_loss(batch, generator=None)`` on ``(B, L)`` long
-batches. One model evaluation is one forward pass over a batch; ``sample`` reports evaluations per
-sample. No geometric symmetry is claimed (positions are embedded, so there is none to keep).
+attention mask and in the extra mask/start token). Both are
+:class:`~equigen.generative.base.GenerativeModel` s (``event_shape = (L,)``): they train with
+:meth:`~equigen.generative.base.GenerativeModel.fit` (or :class:`equigen.train.Trainer`) through
+``training_loss(batch, *, generator=None)`` on ``(B, L)`` long batches, and ``sample(num_samples,
+*, generator=None, ...)`` returns a :class:`SampleOutput` whose ``seqs`` are ``(num_samples, L)``.
+One model evaluation is one forward pass over a batch; ``sample`` reports evaluations per sample.
+No geometric symmetry is claimed (positions are embedded, so there is none to keep).
 
 Example::
 
     ar = AutoregressiveTransformer(length=120, alphabet="ACDE", width=64, depth=2)
-    Trainer(ar, lr=3e-3, progress=False).fit(train_seqs, steps=500, batch_size=64)
+    ar.fit(train_seqs, steps=500, batch_size=64, lr=3e-3)
     out = ar.sample(100, temperature=1.0, fixed={100: "C"}, generator=torch.Generator().manual_seed(0))
     out.seqs.shape, out.evaluations_per_sample     # (100, 120), 120
 """
@@ -35,6 +38,7 @@ from torch import nn
 
 from equigen._configurable import configurable
 from equigen.core.validation import check_positive_float, check_positive_int
+from equigen.generative.base import GenerativeModel
 from equigen.generative.constraints import Constraint, check_compatible, parse_fixed
 
 __all__ = ["SequenceTransformer", "AutoregressiveTransformer", "MaskedTransformer", "SampleOutput"]
@@ -55,17 +59,24 @@ def _check_generator(generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
 
+def _check_unconditional(model, cond):
+    if cond is not None:
+        raise ValueError(f"{type(model).__name__} is unconditional: cond must be None (steer generation with fixed=, "
+                         "or constraint= on a MaskedTransformer)")
+
+
 def _positive_int(name, v):
     return check_positive_int(v, name)
 
 
 @configurable
-class SequenceTransformer(nn.Module):
+class SequenceTransformer(GenerativeModel):
     """Shared trunk: token + learned position embeddings, ``depth`` pre-norm transformer blocks, a head.
 
     ``length``: sequence length ``L``; ``alphabet``: string of ``q`` letters (token ``q`` is the extra
     start/mask token); ``width``, ``depth``, ``heads``, ``mlp_ratio``: the usual sizes. ``causal``
     selects the attention mask. Output logits ``(N, L, q)`` in ``dtype`` (float32 by default).
+    ``event_shape = (L,)``: one sample is one sequence of letter indices.
     """
 
     causal: bool = False
@@ -82,6 +93,7 @@ class SequenceTransformer(nn.Module):
             raise ValueError(f"width={width} must be divisible by heads={heads}")
         kw = {"dtype": dtype, "device": device}
         self.length, self.alphabet, self.q = int(length), alphabet, len(alphabet)
+        self.event_shape = (self.length,)
         self.width, self.depth, self.heads = width, depth, heads
         self.special_token = self.q  # start token (AR) / mask token (MLM)
         self.token_embedding = nn.Embedding(self.q + 1, width, **kw)
@@ -117,6 +129,12 @@ class SequenceTransformer(nn.Module):
                              f"{', plus the mask token' if allow_special else ''})")
         return tokens.long()
 
+    def _check_fit_data(self, data) -> torch.Tensor:
+        data = self.check_tokens(data, allow_special=False, argument="data")
+        if len(data) < 2:
+            raise ValueError(f"data needs at least 2 sequences, got {len(data)}")
+        return data
+
     def _fixed(self, fixed):
         return parse_fixed(fixed, length=self.length, alphabet=self.alphabet)
 
@@ -141,15 +159,15 @@ class AutoregressiveTransformer(SequenceTransformer):
         logp = torch.log_softmax(self(seqs), -1)
         return logp.gather(2, seqs[..., None])[..., 0].sum(1)
 
-    def training_loss(self, batch, generator: torch.Generator | None = None) -> torch.Tensor:
+    def training_loss(self, batch, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean next-letter cross-entropy (nats per position) on a ``(B, L)`` batch."""
         seqs = batch[0] if isinstance(batch, (tuple, list)) else batch
         logits = self(seqs)
         return nn.functional.cross_entropy(logits.reshape(-1, self.q), seqs.reshape(-1))
 
     @torch.no_grad()
-    def sample(self, num_samples: int, *, temperature: float = 1.0, fixed=None,
-               generator: torch.Generator | None = None) -> SampleOutput:
+    def sample(self, num_samples: int, *, generator: torch.Generator | None = None, cond=None,
+               temperature: float = 1.0, fixed=None) -> SampleOutput:
         """Left-to-right sampling; ``fixed`` residues are written in at their turn (inpainting).
 
         ``log_weights`` ``(N,)``: sum over fixed positions of the model's ``log p(fixed letter | prefix)``,
@@ -159,6 +177,7 @@ class AutoregressiveTransformer(SequenceTransformer):
         """
         _positive_int("num_samples", num_samples)
         _check_generator(generator)
+        _check_unconditional(self, cond)
         temperature = check_positive_float(temperature, "temperature")
         fixed = self._fixed(fixed)
         was_training = self.training
@@ -194,7 +213,7 @@ class MaskedTransformer(SequenceTransformer):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.trunk(self.check_tokens(tokens, allow_special=True, argument="tokens"))
 
-    def training_loss(self, batch, generator: torch.Generator | None = None) -> torch.Tensor:
+    def training_loss(self, batch, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Masked-letter cross-entropy: each sequence hides a fraction ``r ~ U(0, 1]`` of its positions.
 
         Training on every mask rate matches what refinement asks of the model (from all hidden to
@@ -212,9 +231,9 @@ class MaskedTransformer(SequenceTransformer):
         return nn.functional.cross_entropy(logits[hide], seqs[hide])
 
     @torch.no_grad()
-    def sample(self, num_samples: int, *, steps: int | None = None, temperature: float = 1.0, fixed=None,
-               constraint: Constraint | None = None, strength: float = math.inf, schedule: str = "cosine",
-               generator: torch.Generator | None = None) -> SampleOutput:
+    def sample(self, num_samples: int, *, generator: torch.Generator | None = None, cond=None,
+               steps: int | None = None, temperature: float = 1.0, fixed=None, constraint: Constraint | None = None,
+               strength: float = math.inf, schedule: str = "cosine") -> SampleOutput:
         """Iterative masked refinement (Gibbs-like), ``steps`` evaluations per sample (default ``L``).
 
         All free positions start hidden. At step ``t`` a random set of ``k_t`` free positions per
@@ -228,6 +247,7 @@ class MaskedTransformer(SequenceTransformer):
         """
         _positive_int("num_samples", num_samples)
         _check_generator(generator)
+        _check_unconditional(self, cond)
         steps = self.length if steps is None else _positive_int("steps", steps)
         if schedule not in ("cosine", "linear"):
             raise ValueError(f"schedule must be 'cosine' or 'linear', got {schedule!r}")

@@ -7,8 +7,9 @@ import math
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.deprecation import renamed_kwargs
 from equigen.core.validation import check_float, check_positive_float, check_positive_int
-from equigen.generative.base import GenerativeModel, check_input, check_n, mlp, randn
+from equigen.generative.base import GenerativeModel, check_input, check_num_samples, mlp, randn
 
 __all__ = ["VAE"]
 
@@ -26,9 +27,9 @@ class VAE(GenerativeModel):
         beta: weight of the KL term (``beta = 1``: the evidence lower bound).
 
     ``training_loss(x)`` is the negative ELBO per sample (reconstruction NLL with all constants
-    + beta KL). ``sample(n)`` draws ``x = mu(z) + sigma eps`` -- the model's actual distribution,
+    + beta KL). ``sample(num_samples)`` draws ``x = mu(z) + sigma eps`` -- the model's actual distribution,
     which has a density in all of ``R^data_dim`` (correlation dimension ``data_dim`` below the
-    scale ``sigma``); ``sample(n, noise=False)`` returns the decoder means ``mu(z)``.
+    scale ``sigma``); ``sample(num_samples, noise=False)`` returns the decoder means ``mu(z)``.
 
     Symmetry: none (a plain density model; the data define their own frame).
 
@@ -84,13 +85,14 @@ class VAE(GenerativeModel):
         loss = (nll + self.beta * kl).mean()
         return {"loss": loss, "nll": nll.mean().detach(), "kl": kl.mean().detach(), "sigma": self.sigma.detach()}
 
+    @renamed_kwargs(n="num_samples")
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None, cond=None,
+    def sample(self, num_samples: int, *, generator: torch.Generator | None = None, cond=None,
                noise: bool = True) -> torch.Tensor:
-        """``n`` samples ``(n, data_dim)``: ``mu(z) + sigma eps`` (``noise=False``: ``mu(z)``)."""
+        """``num_samples`` samples ``(num_samples, data_dim)``: ``mu(z) + sigma eps`` (``noise=False``: ``mu(z)``)."""
         if cond is not None:
             raise ValueError("VAE is unconditional: cond must be None")
-        n = check_n(n)
+        n = check_num_samples(num_samples)
         p = self._first_param()
         z = randn((n, self.latent_dim), generator=generator, like=p)
         mu = self.decode(z)

@@ -24,6 +24,7 @@ import math
 import torch
 
 from equigen._configurable import configurable
+from equigen.core.deprecation import renamed_kwargs
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_tensor
 
 __all__ = ["DenseLinearMap", "MLPOperator", "FieldMLP"]
@@ -145,15 +146,16 @@ class MLPOperator(torch.nn.Module):
         return u
 
     @classmethod
-    def fit(cls, u0: torch.Tensor, u1: torch.Tensor, *, hidden: int = 128, epochs: int = 500, lr: float = 3e-3,
+    @renamed_kwargs(epochs="steps")
+    def fit(cls, u0: torch.Tensor, u1: torch.Tensor, *, hidden: int = 128, steps: int = 500, lr: float = 3e-3,
             ndim: int = 1, generator: torch.Generator | None = None) -> MLPOperator:
-        """Full-batch Adam on the one-step mean squared error."""
+        """Full-batch Adam on the one-step mean squared error, ``steps`` optimiser steps."""
         _check_pairs(u0, u1, ndim)
         lr = check_positive_float(lr, "lr")
-        epochs = check_non_negative_int(epochs, "epochs")
+        steps = check_non_negative_int(steps, "steps")
         m = cls(tuple(u0.shape[1:]), hidden, generator=generator, dtype=u0.dtype, device=u0.device)
         opt = torch.optim.Adam(m.parameters(), lr=lr)
-        for _ in range(epochs):
+        for _ in range(steps):
             opt.zero_grad()
             loss = (m(u0) - u1).pow(2).mean()
             loss.backward()

@@ -97,8 +97,12 @@ class FourierOperator(torch.nn.Module):
         self.method = method
 
     # ---------------------------------------------------------------- evaluation
-    def generator_values(self, sizes, *, dtype=torch.float64, device=None):
-        """``L`` in the centred layout of the full grid ``sizes`` (modes ``N // 2``), Hermitian-projected."""
+    def generator_values(self, sizes, *, dtype=None, device=None):
+        """``L`` in the centred layout of the full grid ``sizes`` (modes ``N // 2``), Hermitian-projected.
+
+        The values come in the symbol's own dtype; ``dtype`` is accepted for the usual keyword
+        signature and not used.
+        """
         modes = _full_modes(sizes)
         if self.symbol.modes is not None and tuple(self.symbol.modes) != modes:
             raise ValueError(f"the symbol was built for modes={self.symbol.modes} but the grid {tuple(sizes)} needs "

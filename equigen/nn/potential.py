@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.dtypes import learning_dtype
 from equigen.core.validation import (
     check_choice,
     check_dtype_like,
@@ -132,7 +133,7 @@ class Potential(nn.Module):
         s = len(species_list)
         kw = {"dtype": dtype, "device": device}
         self.register_buffer("species", torch.tensor(species_list, dtype=torch.long, device=device))
-        fdtype = dtype or torch.get_default_dtype()
+        fdtype = learning_dtype(dtype)
         self.register_buffer("e0", torch.zeros(s, dtype=fdtype, device=device))
         self.register_buffer("energy_shift", torch.zeros((), dtype=fdtype, device=device))
         self.register_buffer("energy_scale", torch.ones((), dtype=fdtype, device=device))

@@ -16,6 +16,7 @@ from e3nn import o3
 from torch import nn
 
 from equigen._configurable import configurable
+from equigen.core.dtypes import learning_dtype
 from equigen.core.validation import check_positive_int
 from equigen.groups import E3, Permutations
 from equigen.nn._checks import check_batch, check_nodes, check_pos, graph_inputs, is_graph_data, scatter_sum
@@ -98,7 +99,7 @@ class VectorReadout(nn.Module):
             raise ValueError(f"irreps_in={self.irreps_in} holds no {self.irreps_out[0].ir}: the readout would be 0; "
                              "add vectors to the features")
         self.linear = o3.Linear(self.irreps_in, self.irreps_out)
-        self.to(dtype=dtype or torch.get_default_dtype(), device=device)
+        self.to(dtype=learning_dtype(dtype), device=device)
         self.symmetry = Symmetry(lambda: E3() * Permutations(), (self.irreps_in,),
                                  ("pseudovectors" if pseudo else "vectors",))
 

@@ -117,7 +117,7 @@ def test_heat_bad_input():
         heat_exact(u, DT, D, length=0.0)
     with pytest.raises(ValueError, match="noise"):
         add_noise(u, -0.1)
-    with pytest.raises(ValueError, match="count"):
+    with pytest.raises(ValueError, match="num_samples"):
         random_smooth_fields(0, (8,))
 
 
@@ -154,7 +154,7 @@ def test_mlp_learns_its_training_pairs():
     u0, u1 = heat_pairs(16, (16,), D=D, dt=DT, generator=gen(14))
     m0 = MLPOperator(16, hidden=32, generator=gen(15), dtype=F64)
     before = float((m0(u0) - u1).detach().pow(2).mean())
-    m = MLPOperator.fit(u0, u1, hidden=32, epochs=200, generator=gen(15))
+    m = MLPOperator.fit(u0, u1, hidden=32, steps=200, generator=gen(15))
     after = float((m(u0) - u1).detach().pow(2).mean())
     assert after < 0.2 * before
     assert m.step(u0, steps=3).shape == u0.shape and m.w1.dtype == F64

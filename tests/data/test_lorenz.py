@@ -63,7 +63,7 @@ def test_bad_input():
         integrate(f, np.zeros(3), 1.0)
     with pytest.raises(ValueError, match="save_every"):
         integrate(f, np.zeros((1, 3)), 1.0, dt=0.01, save_every=0.015)
-    with pytest.raises(ValueError, match="n must"):
+    with pytest.raises(ValueError, match="num_samples must"):
         sample_attractor(f, 0, lambda rng, b: rng.normal(size=(b, 3)))
-    with pytest.raises(ValueError, match="n_test"):
+    with pytest.raises(ValueError, match="num_test"):
         lorenz_dataset(10, -1)

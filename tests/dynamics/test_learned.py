@@ -208,7 +208,7 @@ def test_models_are_reproducible_from_the_generator():
 def test_training_through_leapfrog_learns_gravity_pair_potential():
     masses, system, (q_in, p_in, q_out, p_out) = gravity_pairs(count=256)
     model = PairPotentialNet(masses.float(), hidden=16, generator=gen(7))
-    losses = train_one_step(model, q_in, p_in, q_out, p_out, 0.05, iterations=150, batch_size=64,
+    losses = train_one_step(model, q_in, p_in, q_out, p_out, 0.05, steps=150, batch_size=64,
                             lr=1e-2, generator=gen(8))
     assert len(losses) == 150 and all(math.isfinite(v) for v in losses)
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
@@ -225,7 +225,7 @@ def test_train_one_step_bad_input():
     model = PairPotentialNet(torch.ones(3), generator=gen())
     x = torch.zeros(4, 3, 3)
     with pytest.raises(ValueError, match="equal shapes"):
-        train_one_step(model, x, x, x, x[:2], 0.1, iterations=1)
+        train_one_step(model, x, x, x, x[:2], 0.1, steps=1)
 
 
 def test_train_one_step_resumes_exactly_from_checkpoints(tmp_path):
@@ -233,7 +233,7 @@ def test_train_one_step_resumes_exactly_from_checkpoints(tmp_path):
 
     def run(out_dir, iterations):
         model = PairPotentialNet(masses.float(), hidden=8, generator=gen(7))
-        losses = train_one_step(model, *pairs, 0.05, iterations=iterations, batch_size=16, seed=3, out_dir=out_dir,
+        losses = train_one_step(model, *pairs, 0.05, steps=iterations, batch_size=16, seed=3, out_dir=out_dir,
                                 checkpoint_every=4)
         return model, losses
 

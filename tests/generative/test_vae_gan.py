@@ -102,7 +102,7 @@ def test_bad_arguments():
         GAN(3, 2, objective="minimax")
     with pytest.raises(ValueError, match="sigma"):
         VAE(3, 2, sigma=-1.0)
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="num_samples must be"):
         VAE(3, 2).sample(-1)
     with pytest.raises(ValueError, match="cond"):
         GAN(3, 2).sample(3, cond=torch.zeros(3, 1))
