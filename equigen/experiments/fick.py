@@ -274,18 +274,15 @@ class Fick(Experiment):
 
     @staticmethod
     def _metrics(result, rows, config, fd_errors):
-        def pick(**kw):
-            return _select(rows, **kw)
-
         m = result.metrics
         for source in config.sources:
             for N in config.sizes:
-                r1 = pick(N=N, source=source, noise=0.0, pairs=min(config.pairs), model="isotropic")
+                r1 = _select(rows, N=N, source=source, noise=0.0, pairs=min(config.pairs), model="isotropic")
                 if r1:
                     m[f"D_rel_error_{source}_N{N}_noise0_pairs{min(config.pairs)}"] = r1[0]["D_rel_error"]
                 if 0.01 in config.noises and 16 in config.pairs:
                     for model in ("isotropic", "naive log-ratio"):
-                        r = pick(N=N, source=source, noise=0.01, pairs=16, model=model)
+                        r = _select(rows, N=N, source=source, noise=0.01, pairs=16, model=model)
                         key = "naive" if model != "isotropic" else "isotropic"
                         m[f"D_rel_error_{key}_{source}_N{N}_noise1pct_pairs16"] = r[0]["D_rel_error"]
         for N, e in fd_errors.items():
@@ -302,17 +299,22 @@ class Fick(Experiment):
         m["max_shift_error_constrained"] = max(r["shift_equivariance_error"] for r in rows
                                                if r["model"] in CONSTRAINED)
         m["min_shift_error_dense"] = min(r["shift_equivariance_error"] for r in rows if r["model"] == "dense N x N")
+        Fick._rollout_metrics(m, rows, config)
+
+    @staticmethod
+    def _rollout_metrics(m, rows, config):
+        """The fewest pairs the dense map needs, and the isotropic error from the fewest pairs, per size and noise."""
         # the fewest pairs with which the dense map's rollout error on new fields drops below 5%
         for N in config.sizes:
             for noise in config.noises:
                 reached = None
                 for P in sorted(config.pairs):
-                    d = pick(N=N, source="exact", noise=noise, pairs=P, model="dense N x N")
+                    d = _select(rows, N=N, source="exact", noise=noise, pairs=P, model="dense N x N")
                     if d and d[0]["rollout_rel_error"] < 0.05:
                         reached = P
                         break
                 m[f"dense_min_pairs_rollout_below_5pct_N{N}_noise{noise:g}"] = reached
-                iso = pick(N=N, source="exact", noise=noise, pairs=min(config.pairs), model="isotropic")
+                iso = _select(rows, N=N, source="exact", noise=noise, pairs=min(config.pairs), model="isotropic")
                 m[f"isotropic_rollout_error_N{N}_noise{noise:g}_pairs{min(config.pairs)}"] = iso[0]["rollout_rel_error"]
 
     @staticmethod
