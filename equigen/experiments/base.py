@@ -22,7 +22,7 @@ import torch
 from equigen.core.validation import check_device_available, check_fields
 
 __all__ = ["ExperimentConfig", "Experiment", "Run", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure",
-           "partial_result"]
+           "partial_result", "training_verdict"]
 
 
 @dataclass
@@ -93,6 +93,23 @@ class Claim:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if self.better not in ("lower", "higher"):
             raise ValueError(f"better must be 'lower' or 'higher', got {self.better!r}")
+
+
+def training_verdict(ok: bool, what: str, *, short: bool, runs: dict, full: str) -> tuple[str, str]:
+    """``(verdict, detail)`` of a claim settled by trained models.
+
+    ``"reproduced"`` (no detail) when ``ok``; otherwise ``"not converged"`` when the training was ``short``
+    (a preset shorter than the full one, or a run stopped by its time limit), its detail naming what failed
+    (``what``), the steps every run reached (``runs``: ``{name: {"steps": int, "stopped_by": str}}``) and
+    what the full preset does instead (``full``, e.g. ``"trains 30000 steps per model"``); otherwise
+    ``"not reproduced"`` with ``what`` as the detail.
+    """
+    if ok:
+        return "reproduced", ""
+    if short:
+        steps = ", ".join(f"{k} {r['steps']} (stopped by {r['stopped_by']})" for k, r in runs.items())
+        return "not converged", f"not converged at quick scale: {what}. Steps reached: {steps}; the full preset {full}"
+    return "not reproduced", what
 
 
 @dataclass

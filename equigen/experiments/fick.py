@@ -124,6 +124,11 @@ def _D_from_symbol(L, N, kmax=6):
     return float(-(vals * k2).sum() / (k2 * k2).sum())
 
 
+def _select(rows, **kw):
+    """The rows whose entries equal ``kw`` (e.g. ``model="isotropic", noise=0.0``)."""
+    return [r for r in rows if all(r[k] == v for k, v in kw.items())]
+
+
 def _naive_D(u0, u1, dt):
     U0, U1 = torch.fft.rfft(u0, dim=-1), torch.fft.rfft(u1, dim=-1)
     N = u0.shape[-1]
@@ -142,46 +147,59 @@ class Fick(Experiment):
     Config = FickConfig
     cpu_only = "closed-form float64 fits on 1-D grids of 64-128 points (milliseconds each)"
 
-    def execute(self, config, *, seed, out_dir, result):
-        rows, symbols, fd_errors = [], {}, {}
-        P_max = max(config.pairs)
-        clock = dict.fromkeys(("data_s", "fit_s", "evaluate_s", "figures_s"), 0.0)
-        for N in config.sizes:
-            g_test = torch.Generator().manual_seed(10_000 + seed)
-            test0 = random_smooth_fields(config.test_fields, (N,), generator=g_test)
-            for source in config.sources:
-                t0 = time.perf_counter()
-                truth = self._truth(test0, config, source)
-                if source == "fd":
-                    ex = heat_exact(test0, config.dt, config.D, LENGTH)
-                    fd = truth[1]
-                    fd_errors[N] = float((fd - ex).norm() / (ex - ex.mean(-1, keepdim=True)).norm())
-                clock["data_s"] += time.perf_counter() - t0
-                for noise in config.noises:
-                    t0 = time.perf_counter()
-                    g = torch.Generator().manual_seed(seed * 1009 + N * 7 + (source == "fd") * 3 + int(noise * 1e4))
-                    u0_all, u1_all = heat_pairs(P_max, (N,), D=config.D, dt=config.dt, source=source, noise=noise,
-                                                generator=g)
-                    clock["data_s"] += time.perf_counter() - t0
-                    for P in config.pairs:
-                        u0, u1 = u0_all[:P], u1_all[:P]
-                        for model, fitted in self._fit_all(u0, u1, config, seed):
-                            t0 = time.perf_counter()
-                            rows.append(self._measure(model, fitted, N, source, noise, P, test0, truth, config))
-                            clock["evaluate_s"] += time.perf_counter() - t0
-                            clock["fit_s"] += fitted["seconds"]
-                            if P == P_max and fitted.get("L") is not None:
-                                symbols[(N, source, noise, model)] = fitted["L"]
-        result.tables["fick"] = rows
+    stages = ("simulate", "fit", "measure", "claims", "figures")
+
+    def simulate(self, run):
+        """Per grid size: new test fields and their reference rollouts from each source; the training pairs."""
+        c, s = run.config, run.state
+        s.test, s.truth, s.pairs, s.fd_errors = {}, {}, {}, {}
+        for N in c.sizes:
+            s.test[N] = test0 = random_smooth_fields(c.test_fields, (N,), generator=run.generator(10_000))
+            for source in c.sources:
+                with run.timer("data"):
+                    s.truth[N, source] = truth = self._truth(test0, c, source)
+                    if source == "fd":
+                        ex = heat_exact(test0, c.dt, c.D, LENGTH)
+                        s.fd_errors[N] = float((truth[1] - ex).norm() / (ex - ex.mean(-1, keepdim=True)).norm())
+                for noise in c.noises:
+                    g = torch.Generator().manual_seed(run.seed * 1009 + N * 7 + (source == "fd") * 3 + int(noise * 1e4))
+                    with run.timer("data"):
+                        s.pairs[N, source, noise] = heat_pairs(max(c.pairs), (N,), D=c.D, dt=c.dt, source=source,
+                                                               noise=noise, generator=g)
+
+    def fit(self, run):
+        """Every model fitted to the first ``P`` pairs of every data set (nested training sets)."""
+        c, s = run.config, run.state
+        s.fits = []  # ((N, source, noise, P), model, fitted), in the table's order
+        for (N, source, noise), (u0_all, u1_all) in s.pairs.items():
+            for P in c.pairs:
+                for model, fitted in self._fit_all(u0_all[:P], u1_all[:P], c, run.seed):
+                    s.fits.append(((N, source, noise, P), model, fitted))
+        run.result.timings["fit_s"] = sum(fitted["seconds"] for *_, fitted in s.fits)
+
+    def measure(self, run):
+        """Rollout, shift-equivariance and mass errors of every fit on the new fields; the tables and metrics."""
+        c, s, result = run.config, run.state, run.result
+        rows, s.symbols = [], {}
+        with run.timer("evaluate"):
+            for (N, source, noise, P), model, fitted in s.fits:
+                rows.append(self._measure(model, fitted, N, source, noise, P, s.test[N], s.truth[N, source], c))
+                if P == max(c.pairs) and fitted.get("L") is not None:
+                    s.symbols[(N, source, noise, model)] = fitted["L"]
+        result.tables["fick"] = s.rows = rows
         result.tables["finite-difference solver"] = [
-            {"N": N, "refine": 4, "order": 4, "relative_error_one_step_vs_exact": e} for N, e in fd_errors.items()]
-        self._metrics(result, rows, config, fd_errors)
-        self._claims(result, rows, config)
-        t0 = time.perf_counter()
-        result.figures.append(self._symbol_figure(symbols, config, out_dir))
-        result.figures.append(self._rollout_figure(rows, config, out_dir))
-        clock["figures_s"] = time.perf_counter() - t0
-        result.timings.update(clock)  # data: reference rollouts and pairs; evaluate: rollouts, shifts, mass
+            {"N": N, "refine": 4, "order": 4, "relative_error_one_step_vs_exact": e} for N, e in s.fd_errors.items()]
+        self._metrics(result, rows, c, s.fd_errors)
+
+    def claims(self, run):
+        """The four claims, with verdicts from the table."""
+        self._claims(run.result, run.state.rows, run.config)
+
+    def figures(self, run):
+        """The learned symbols against ``-D k^2``, and rollout error against the number of pairs."""
+        with run.timer("figures"):
+            run.result.figures.append(self._symbol_figure(run.state.symbols, run.config, run.out_dir))
+            run.result.figures.append(self._rollout_figure(run.state.rows, run.config, run.out_dir))
 
     # ------------------------------------------------------------------ pieces
     @staticmethod
@@ -256,18 +274,15 @@ class Fick(Experiment):
 
     @staticmethod
     def _metrics(result, rows, config, fd_errors):
-        def pick(**kw):
-            return [r for r in rows if all(r[k] == v for k, v in kw.items())]
-
         m = result.metrics
         for source in config.sources:
             for N in config.sizes:
-                r1 = pick(N=N, source=source, noise=0.0, pairs=min(config.pairs), model="isotropic")
+                r1 = _select(rows, N=N, source=source, noise=0.0, pairs=min(config.pairs), model="isotropic")
                 if r1:
                     m[f"D_rel_error_{source}_N{N}_noise0_pairs{min(config.pairs)}"] = r1[0]["D_rel_error"]
                 if 0.01 in config.noises and 16 in config.pairs:
                     for model in ("isotropic", "naive log-ratio"):
-                        r = pick(N=N, source=source, noise=0.01, pairs=16, model=model)
+                        r = _select(rows, N=N, source=source, noise=0.01, pairs=16, model=model)
                         key = "naive" if model != "isotropic" else "isotropic"
                         m[f"D_rel_error_{key}_{source}_N{N}_noise1pct_pairs16"] = r[0]["D_rel_error"]
         for N, e in fd_errors.items():
@@ -284,87 +299,109 @@ class Fick(Experiment):
         m["max_shift_error_constrained"] = max(r["shift_equivariance_error"] for r in rows
                                                if r["model"] in CONSTRAINED)
         m["min_shift_error_dense"] = min(r["shift_equivariance_error"] for r in rows if r["model"] == "dense N x N")
+        Fick._rollout_metrics(m, rows, config)
+
+    @staticmethod
+    def _rollout_metrics(m, rows, config):
+        """The fewest pairs the dense map needs, and the isotropic error from the fewest pairs, per size and noise."""
         # the fewest pairs with which the dense map's rollout error on new fields drops below 5%
         for N in config.sizes:
             for noise in config.noises:
                 reached = None
                 for P in sorted(config.pairs):
-                    d = pick(N=N, source="exact", noise=noise, pairs=P, model="dense N x N")
+                    d = _select(rows, N=N, source="exact", noise=noise, pairs=P, model="dense N x N")
                     if d and d[0]["rollout_rel_error"] < 0.05:
                         reached = P
                         break
                 m[f"dense_min_pairs_rollout_below_5pct_N{N}_noise{noise:g}"] = reached
-                iso = pick(N=N, source="exact", noise=noise, pairs=min(config.pairs), model="isotropic")
+                iso = _select(rows, N=N, source="exact", noise=noise, pairs=min(config.pairs), model="isotropic")
                 m[f"isotropic_rollout_error_N{N}_noise{noise:g}_pairs{min(config.pairs)}"] = iso[0]["rollout_rel_error"]
 
     @staticmethod
     def _claims(result, rows, config):
         """Claims with verdicts computed from the rows (worst case of the built-in model, best case of each twin)."""
-        def values(model, **kw):
-            return [r for r in rows if r["model"] == model and all(r[k] == v for k, v in kw.items())]
+        if max(config.noises) > 0:
+            Fick._claim_noisy_rollout(result, rows, config)
+        Fick._claim_one_pair(result, rows, config)
+        Fick._claim_translation(result, rows)
+        Fick._claim_mass(result, rows, config)
 
-        iso = "IsotropicPolynomial(1)"
-        sizes = ", ".join(map(str, config.sizes))
-        # 1. generalisation with noisy data: the one-parameter symbol vs every twin
+    @staticmethod
+    def _claim_noisy_rollout(result, rows, config):
+        """1. Generalisation with noisy data: the one-parameter symbol vs every twin."""
         noisy = max(config.noises)
         P = 16 if 16 in config.pairs else sorted(config.pairs)[len(config.pairs) // 2]
+        setting = dict(noise=noisy, pairs=P)
+        b = max(r["rollout_rel_error"] for r in _select(rows, model="isotropic", **setting))
         twins = ("free", "dense + shift-aug", "ridge", "dense N x N", "MLP")
-        if noisy > 0:
-            b = max(r["rollout_rel_error"] for r in values("isotropic", noise=noisy, pairs=P))
-            figs = {t: min(r["rollout_rel_error"] for r in values(t, noise=noisy, pairs=P))
-                    for t in twins if values(t, noise=noisy, pairs=P)}
-            figs = {t: v if math.isfinite(v) else math.inf for t, v in figs.items()}
-            best = min(figs, key=figs.get)
-            result.add_claim(
-                f"With {noisy:.0%} noise and {P} training pairs, the isotropic symbol -D k^2 (one parameter) rolls "
-                "out new fields more accurately than the free symbol and the dense map given every cyclic shift "
-                "(the translation-equivariant twins), the ridge (GCV) and plain dense maps and the MLP.",
-                f"relative rollout error, {config.rollout_steps} steps from new fields", b, figs,
-                "reproduced" if b < figs[best] else "not reproduced", builtin_name=iso,
-                detail=(f"worst isotropic fit vs each twin's best over N = {sizes} and both data sources; "
-                        f"the best twin ({best}) is {figs[best] / b:.3g}x the isotropic error"))
-        # 2. one clean pair determines D
+        figs = {t: min(r["rollout_rel_error"] for r in _select(rows, model=t, **setting))
+                for t in twins if _select(rows, model=t, **setting)}
+        figs = {t: v if math.isfinite(v) else math.inf for t, v in figs.items()}
+        best = min(figs, key=figs.get)
+        result.add_claim(
+            f"With {noisy:.0%} noise and {P} training pairs, the isotropic symbol -D k^2 (one parameter) rolls "
+            "out new fields more accurately than the free symbol and the dense map given every cyclic shift "
+            "(the translation-equivariant twins), the ridge (GCV) and plain dense maps and the MLP.",
+            f"relative rollout error, {config.rollout_steps} steps from new fields", b, figs,
+            "reproduced" if b < figs[best] else "not reproduced", builtin_name=CONSTRAINED["isotropic"],
+            detail=(f"worst isotropic fit vs each twin's best over N = {', '.join(map(str, config.sizes))} and both "
+                    f"data sources; the best twin ({best}) is {figs[best] / b:.3g}x the isotropic error"))
+
+    @staticmethod
+    def _claim_one_pair(result, rows, config):
+        """2. One clean pair determines D."""
         P1 = min(config.pairs)
         clean = dict(source="exact", noise=0.0, pairs=P1)
-        if values("isotropic", **clean):
-            b = max(r["D_rel_error"] for r in values("isotropic", **clean))
-            figs = {t: min(r["D_rel_error"] for r in values(t, **clean))
-                    for t in ("naive log-ratio", "dense N x N", "ridge") if values(t, **clean)}
-            ok = b < 1e-6 and all(b < v for v in figs.values())
-            result.add_claim(
-                f"From {P1} noise-free snapshot pair(s) the isotropic fit recovers D to better than 1e-6 "
-                "relative error; the naive per-mode log-ratio and the dense maps' effective symbols do not.",
-                "relative error of D", b, figs, "reproduced" if ok else "not reproduced", builtin_name=iso,
-                detail=f"exact data, N = {sizes}: worst isotropic fit vs each twin's best")
-        # 3. translation equivariance by construction
+        if not _select(rows, model="isotropic", **clean):
+            return
+        b = max(r["D_rel_error"] for r in _select(rows, model="isotropic", **clean))
+        figs = {t: min(r["D_rel_error"] for r in _select(rows, model=t, **clean))
+                for t in ("naive log-ratio", "dense N x N", "ridge") if _select(rows, model=t, **clean)}
+        ok = b < 1e-6 and all(b < v for v in figs.values())
+        result.add_claim(
+            f"From {P1} noise-free snapshot pair(s) the isotropic fit recovers D to better than 1e-6 "
+            "relative error; the naive per-mode log-ratio and the dense maps' effective symbols do not.",
+            "relative error of D", b, figs, "reproduced" if ok else "not reproduced",
+            builtin_name=CONSTRAINED["isotropic"],
+            detail=f"exact data, N = {', '.join(map(str, config.sizes))}: worst isotropic fit vs each twin's best")
+
+    @staticmethod
+    def _claim_translation(result, rows):
+        """3. Translation equivariance by construction."""
         constrained = [r["shift_equivariance_error"] for r in rows if r["model"] in CONSTRAINED]
-        figs = {t: min(r["shift_equivariance_error"] for r in values(t))
-                for t in ("dense N x N", "ridge", "MLP") if values(t)}
-        if constrained and figs:
-            b = max(constrained)
-            aug = [r["shift_equivariance_error"] for r in values("dense + shift-aug")]
-            ok = b < 1e-13 and all(v > 1e3 * max(b, 1e-16) for v in figs.values())
-            result.add_claim(
-                "The Fourier-symbol models are translation-equivariant to rounding for every fit; the dense maps "
-                "and the MLP fitted to the unaugmented pairs are not.",
-                "relative integer-shift equivariance error", b, figs, "reproduced" if ok else "not reproduced",
-                builtin_name="IsotropicPolynomial / Conserving / Free",
-                detail=(f"max over every constrained fit vs each twin's min over its fits (threshold: built-in < "
-                        f"1e-13, twins > 1000x); augmented with all N shifts the dense map becomes circulant: "
-                        f"max error {max(aug):.2g}" if aug else ""))
-        # 4. mass over 1,000 steps
-        b = max((r["mass_drift_1000"] for r in values("isotropic")), default=None)
+        figs = {t: min(r["shift_equivariance_error"] for r in _select(rows, model=t))
+                for t in ("dense N x N", "ridge", "MLP") if _select(rows, model=t)}
+        if not (constrained and figs):
+            return
+        b = max(constrained)
+        aug = [r["shift_equivariance_error"] for r in _select(rows, model="dense + shift-aug")]
+        ok = b < 1e-13 and all(v > 1e3 * max(b, 1e-16) for v in figs.values())
+        result.add_claim(
+            "The Fourier-symbol models are translation-equivariant to rounding for every fit; the dense maps "
+            "and the MLP fitted to the unaugmented pairs are not.",
+            "relative integer-shift equivariance error", b, figs, "reproduced" if ok else "not reproduced",
+            builtin_name="IsotropicPolynomial / Conserving / Free",
+            detail=(f"max over every constrained fit vs each twin's min over its fits (threshold: built-in < "
+                    f"1e-13, twins > 1000x); augmented with all N shifts the dense map becomes circulant: "
+                    f"max error {max(aug):.2g}" if aug else ""))
+
+    @staticmethod
+    def _claim_mass(result, rows, config):
+        """4. Mass over ``mass_steps`` steps."""
+        b = max((r["mass_drift_1000"] for r in _select(rows, model="isotropic")), default=None)
         figs = {t: max((r["mass_drift_1000"] if math.isfinite(r["mass_drift_1000"]) else math.inf)
-                       for r in values(t)) for t in ("dense N x N", "ridge", "dense + shift-aug", "MLP") if values(t)}
-        if b is not None and figs:
-            ok = b < 1e-13 and all(v > 100 * max(b, 1e-16) for v in figs.values())
-            result.add_claim(
-                f"The isotropic model conserves the total mass to rounding over {config.mass_steps} steps in every "
-                "fit; the dense maps and the MLP do not.",
-                f"max relative mass drift after {config.mass_steps} steps (of sum |u_0|)", b, figs,
-                "reproduced" if ok else "not reproduced", builtin_name=iso,
-                detail="max over every fit (sizes, sources, noise levels, pair counts) on both sides; threshold: "
-                       "built-in < 1e-13, each twin > 100x")
+                       for r in _select(rows, model=t))
+                for t in ("dense N x N", "ridge", "dense + shift-aug", "MLP") if _select(rows, model=t)}
+        if b is None or not figs:
+            return
+        ok = b < 1e-13 and all(v > 100 * max(b, 1e-16) for v in figs.values())
+        result.add_claim(
+            f"The isotropic model conserves the total mass to rounding over {config.mass_steps} steps in every "
+            "fit; the dense maps and the MLP do not.",
+            f"max relative mass drift after {config.mass_steps} steps (of sum |u_0|)", b, figs,
+            "reproduced" if ok else "not reproduced", builtin_name=CONSTRAINED["isotropic"],
+            detail="max over every fit (sizes, sources, noise levels, pair counts) on both sides; threshold: "
+                   "built-in < 1e-13, each twin > 100x")
 
     @staticmethod
     def _symbol_figure(symbols, config, out_dir):

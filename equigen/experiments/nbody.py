@@ -127,136 +127,165 @@ class NBodyConservation(Experiment):
                    "drift of angular momentum, momentum, energy over 5e3-step (quick) and 1e4-step rollouts")
     Config = NBodyConfig
 
-    def execute(self, config, *, seed, out_dir, result):
-        gen = torch.Generator().manual_seed(seed)          # CPU generator: same data on every device
-        dev = torch.device(config.device)
-        truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64, device=dev))
-        t0 = time.perf_counter()
-        q0, p0 = (x.to(dev) for x in planetary_systems(config.train_trajectories, generator=gen))
-        k = config.train_snapshots - 1
-        with torch.no_grad():
-            qs, ps = integrate(truth, q0, p0, config.delta / config.truth_substeps, k * config.truth_substeps,
-                               method="yoshida4", save_every=config.truth_substeps)
-        result.timings["simulate_train_s"] = time.perf_counter() - t0
-        q_in, p_in = qs[:-1].reshape(-1, 4, 3), ps[:-1].reshape(-1, 4, 3)
-        q_out, p_out = qs[1:].reshape(-1, 4, 3), ps[1:].reshape(-1, 4, 3)
+    stages = ("simulate", "train", "rollout", "measure", "claims", "figures")
 
-        models, losses, train_info = {}, {}, {}
-        t0 = time.perf_counter()
-        models["linear"] = LinearDynamics(4, 3, device=dev).fit(qs, ps)
-        result.timings["fit_linear_s"] = time.perf_counter() - t0
+    def simulate(self, run):
+        """Training snapshots: ``train_trajectories`` systems integrated accurately, sampled every ``delta``."""
+        c, s = run.config, run.state
+        s.gen = run.generator()  # CPU generator: same data on every device (the test systems come from it too)
+        s.truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64, device=run.device))
+        with run.timer("simulate_train"):
+            q0, p0 = (x.to(run.device) for x in planetary_systems(c.train_trajectories, generator=s.gen))
+            k = c.train_snapshots - 1
+            with torch.no_grad():
+                s.qs, s.ps = integrate(s.truth, q0, p0, c.delta / c.truth_substeps, k * c.truth_substeps,
+                                       method="yoshida4", save_every=c.truth_substeps)
+
+    def train(self, run):
+        """Fit the linear map, train every network, then the equal wall-clock arm of the cheaper twins."""
+        c, s = run.config, run.state
+        qs, ps = s.qs, s.ps  # pairs (state_t, state_t+Delta) of every trajectory
+        s.snapshots = (qs[:-1].reshape(-1, 4, 3), ps[:-1].reshape(-1, 4, 3), qs[1:].reshape(-1, 4, 3),
+                       ps[1:].reshape(-1, 4, 3))
+        s.models, s.losses, s.train_info = {}, {}, {}
+        with run.timer("fit_linear"):
+            s.models["linear"] = LinearDynamics(4, 3, device=run.device).fit(s.qs, s.ps)
+        build = self._builder(run)
+        for name in c.models:
+            self._train_network(run, name, build(name), c.iterations, c.train_time_limit_s)
+        # equal wall-clock arm: a twin cheaper per step gets the steps the pair model's training time buys
+        if c.equal_time_arm and "pair" in s.train_info:
+            t_pair = s.train_info["pair"]["seconds"]
+            for name in [k for k in c.models if k.startswith("hnn")]:
+                info = s.train_info[name]
+                its = int(t_pair / (info["seconds"] / info["iterations"]))
+                if its >= 1.2 * info["iterations"]:  # otherwise equal steps is equal time
+                    limit = None if c.train_time_limit_s is None else 1.5 * t_pair
+                    self._train_network(run, f"{name} (equal wall-clock)", build(name), its, limit)
+
+    @staticmethod
+    def _builder(run):
+        """``build(name)``: a fresh network (its own initialisation stream: the same weights whatever else runs)."""
+        c, seed = run.config, run.seed
         masses32 = torch.tensor(MASSES, dtype=torch.float32)
         # the same data-driven energy unit for every network: the mean kinetic energy of the snapshots
         # (virial: |V| ~ 2T); the pair models' unit is per unit of m_i m_j summed over pairs
-        kinetic = float(truth.kinetic(p_in).mean())
+        kinetic = float(run.state.truth.kinetic(run.state.snapshots[1]).mean())
         mm = torch.tensor(MASSES, dtype=torch.float64)
-        pair_mass = float((mm[:, None] * mm[None, :]).triu(1).sum())
-        pair_scale = kinetic / pair_mass
+        pair_scale = kinetic / float((mm[:, None] * mm[None, :]).triu(1).sum())
 
         def build(name):
-            """A fresh network (its own initialisation stream: the same weights whatever else runs)."""
             g = torch.Generator().manual_seed(seed * 1000 + NETWORKS.index(name))
-            pair = PairPotentialNet(masses32, hidden=config.hidden, energy_scale=pair_scale, generator=g)
+            pair = PairPotentialNet(masses32, hidden=c.hidden, energy_scale=pair_scale, generator=g)
             if name == "pair":
                 return pair
             if name == "pair (r only)":
-                return PairPotentialNet(masses32, hidden=config.hidden, energy_scale=pair_scale, features=("r",),
+                return PairPotentialNet(masses32, hidden=c.hidden, energy_scale=pair_scale, features=("r",),
                                         generator=g)
             # unconstrained twins, parameter count matched to the pair model
             return pair.twin(3, energy_scale=kinetic, pair_features=name == "hnn + 1/r", generator=g)
 
-        budget = config.train_time_limit_s
+        return build
 
-        def train(name, model, iterations, limit):
-            model.to(dev)
-            t0 = time.perf_counter()
-            losses[name] = train_one_step(model, q_in, p_in, q_out, p_out, config.delta, iterations=iterations,
-                                          batch_size=config.batch_size, seed=seed + 17, time_limit_s=limit)
-            train_info[name] = {"seconds": time.perf_counter() - t0, "iterations": len(losses[name]),
-                                "stopped_by": "steps" if len(losses[name]) >= iterations else "time_limit",
-                                "parameters": sum(t.numel() for t in model.parameters())}
-            result.timings[f"train_{name}_s"] = train_info[name]["seconds"]
-            models[name] = copy.deepcopy(model).double()  # roll out in float64 whatever it was trained in
-
-        for name in config.models:
-            train(name, build(name), config.iterations, budget)
-        # equal wall-clock arm: a twin cheaper per step gets the steps the pair model's training time buys
-        if config.equal_time_arm and "pair" in train_info:
-            t_pair = train_info["pair"]["seconds"]
-            for name in [k for k in config.models if k.startswith("hnn")]:
-                its = int(t_pair / (train_info[name]["seconds"] / train_info[name]["iterations"]))
-                if its >= 1.2 * train_info[name]["iterations"]:  # otherwise equal steps is equal time
-                    train(f"{name} (equal wall-clock)", build(name), its, None if budget is None else 1.5 * t_pair)
-
-        # new initial conditions, rolled out by the truth (same integrator, same step) and by each model
-        qt0, pt0 = (x.to(dev) for x in planetary_systems(config.test_trajectories, generator=gen))
-        n, every = config.rollout_steps, max(1, config.rollout_steps // 1000)
+    @staticmethod
+    def _train_network(run, name, model, iterations, limit):
+        """Train ``model`` through one leapfrog step on the snapshot pairs; keep a float64 copy for the rollouts."""
+        c, s = run.config, run.state
+        model.to(run.device)
         t0 = time.perf_counter()
+        losses = s.losses[name] = train_one_step(model, *s.snapshots, c.delta, iterations=iterations,
+                                                 batch_size=c.batch_size, seed=run.seed + 17, time_limit_s=limit)
+        s.train_info[name] = {"seconds": time.perf_counter() - t0, "iterations": len(losses),
+                              "stopped_by": "steps" if len(losses) >= iterations else "time_limit",
+                              "parameters": sum(t.numel() for t in model.parameters())}
+        run.result.timings[f"train_{name}_s"] = s.train_info[name]["seconds"]
+        s.models[name] = copy.deepcopy(model).double()  # roll out in float64 whatever it was trained in
+
+    def rollout(self, run):
+        """New initial conditions, rolled out by the truth (same integrator, same step) and by each model."""
+        c, s = run.config, run.state
+        qt0, pt0 = (x.to(run.device) for x in planetary_systems(c.test_trajectories, generator=s.gen))
+        n, every = c.rollout_steps, max(1, c.rollout_steps // 1000)
+        s.every = every
+        with run.timer("simulate_test"), torch.no_grad():
+            s.trajectories = {"truth (yoshida4)": integrate(s.truth, qt0, pt0, c.delta / c.truth_substeps,
+                                                            n * c.truth_substeps, method="yoshida4",
+                                                            save_every=c.truth_substeps * every)}
         with torch.no_grad():
-            true_q, true_p = integrate(truth, qt0, pt0, config.delta / config.truth_substeps,
-                                       n * config.truth_substeps, method="yoshida4",
-                                       save_every=config.truth_substeps * every)
-        result.timings["simulate_test_s"] = time.perf_counter() - t0
-        trajectories = {"truth (yoshida4)": (true_q, true_p)}
-        with torch.no_grad():
-            trajectories["truth (leapfrog, same step)"] = integrate(truth, qt0, pt0, config.delta, n,
-                                                                    save_every=every)
-        for name, model in models.items():
-            t0 = time.perf_counter()
-            with torch.no_grad():
+            s.trajectories["truth (leapfrog, same step)"] = integrate(s.truth, qt0, pt0, c.delta, n,
+                                                                      save_every=every)
+        for name, model in s.models.items():
+            with run.timer(f"rollout_{name}"), torch.no_grad():
                 if name == "linear":
-                    q, p = models["linear"].rollout(qt0, pt0, n)
+                    q, p = model.rollout(qt0, pt0, n)
                     q, p = q[::every], p[::every]
                 else:
-                    q, p = integrate(model, qt0, pt0, config.delta, n, method="leapfrog", save_every=every)
-            result.timings[f"rollout_{name}_s"] = time.perf_counter() - t0
-            trajectories[name] = (q, p)
+                    q, p = integrate(model, qt0, pt0, c.delta, n, method="leapfrog", save_every=every)
+            s.trajectories[name] = (q, p)
 
-        rows, curves = [], {}
-        steps_axis = torch.arange(true_q.shape[0]) * every
-        true_q = true_q.cpu()
+    def measure(self, run):
+        """Drift and position-error table of every trajectory, the training table and the metrics."""
+        c, s, result = run.config, run.state, run.result
+        true_q = s.trajectories["truth (yoshida4)"][0].cpu()
+        s.steps_axis = torch.arange(true_q.shape[0]) * s.every
         truth = NBodyGravity(torch.tensor(MASSES, dtype=torch.float64))
-        for name, (q, p) in trajectories.items():
-            q, p = q.cpu(), p.cpu()
-            finite = torch.isfinite(q).all(dim=(-1, -2, -3)) & torch.isfinite(p).all(dim=(-1, -2, -3))
-            d = drifts(truth, q, p)
-            pos_err = (q - true_q).flatten(-2).norm(dim=-1) / true_q.flatten(-2).norm(dim=-1)
-            d["position_error"] = pos_err
-            curves[name] = {key: val.median(dim=1).values for key, val in d.items()}
-            row = {"model": name}
-            for key, val in d.items():
-                worst = val.nan_to_num(nan=math.inf).max(dim=1).values  # worst test system at each saved time
-                worst = torch.where(finite, worst, torch.full_like(worst, math.inf))
-                row[f"max_{key}"] = float(worst.max())
-            for at in sorted({a for a in (100, 1000) if a <= n} | {n}):
-                i = at // every
-                row[f"position_error_at_{at}"] = float(pos_err[i].median()) if bool(finite[i]) else math.inf
-            row["first_nonfinite_step"] = (int(steps_axis[int((~finite).nonzero()[0])])
-                                           if not bool(finite.all()) else None)
+        rows, s.curves = [], {}
+        for name, (q, p) in s.trajectories.items():
+            row, s.curves[name] = self._drift_row(name, q.cpu(), p.cpu(), truth, true_q, c.rollout_steps,
+                                                  s.every, s.steps_axis)
             rows.append(row)
         result.tables["drift over rollout (max over time and test systems)"] = rows
-        result.tables["training"] = [
-            {"model": name, "parameters": info["parameters"], "iterations": info["iterations"],
-             "stopped_by": info["stopped_by"], "train_s": info["seconds"], "lr": 3e-3,
-             "batch": config.batch_size, "features": FEATURES[name.split(" (equal")[0]],
-             "integrator (train and rollout)": "leapfrog, step Delta",
-             "trained_dtype": "float32", "rollout_dtype": "float64",
-             "first_loss": losses[name][0], "final_loss": sum(losses[name][-20:]) / len(losses[name][-20:])}
-            for name, info in train_info.items()]
-        by = {r["model"]: r for r in rows}
-        for name in ("linear", *train_info):
+        result.tables["training"] = [self._training_row(name, info, s.losses[name], c)
+                                     for name, info in s.train_info.items()]
+        s.by = by = {r["model"]: r for r in rows}
+        for name in ("linear", *s.train_info):
             for key in ("angular_momentum", "linear_momentum", "energy"):
                 result.metrics[f"{name}_max_{key}_drift"] = by[name][f"max_{key}"]
-            result.metrics[f"{name}_position_error_at_end"] = by[name][f"position_error_at_{n}"]
-        for name, info in train_info.items():
+            result.metrics[f"{name}_position_error_at_end"] = by[name][f"position_error_at_{c.rollout_steps}"]
+        for name, info in s.train_info.items():
             result.metrics[f"{name}_train_iterations"] = info["iterations"]
             result.metrics[f"{name}_stopped_by"] = info["stopped_by"]
-        self._claims(result, by, n, config, train_info)
-        result.notes.append(
+
+    @staticmethod
+    def _drift_row(name, q, p, truth, true_q, n, every, steps_axis):
+        """``(row, curves)`` of one trajectory ``(T, B, N, 3)``: worst drifts, position errors, median curves."""
+        finite = torch.isfinite(q).all(dim=(-1, -2, -3)) & torch.isfinite(p).all(dim=(-1, -2, -3))
+        d = drifts(truth, q, p)
+        pos_err = (q - true_q).flatten(-2).norm(dim=-1) / true_q.flatten(-2).norm(dim=-1)
+        d["position_error"] = pos_err
+        row = {"model": name}
+        for key, val in d.items():
+            worst = val.nan_to_num(nan=math.inf).max(dim=1).values  # worst test system at each saved time
+            worst = torch.where(finite, worst, torch.full_like(worst, math.inf))
+            row[f"max_{key}"] = float(worst.max())
+        for at in sorted({a for a in (100, 1000) if a <= n} | {n}):
+            i = at // every
+            row[f"position_error_at_{at}"] = float(pos_err[i].median()) if bool(finite[i]) else math.inf
+        row["first_nonfinite_step"] = (int(steps_axis[int((~finite).nonzero()[0])])
+                                       if not bool(finite.all()) else None)
+        return row, {key: val.median(dim=1).values for key, val in d.items()}
+
+    @staticmethod
+    def _training_row(name, info, losses, config):
+        """One row of the training table: what each network got and how its loss went."""
+        return {"model": name, "parameters": info["parameters"], "iterations": info["iterations"],
+                "stopped_by": info["stopped_by"], "train_s": info["seconds"], "lr": 3e-3,
+                "batch": config.batch_size, "features": FEATURES[name.split(" (equal")[0]],
+                "integrator (train and rollout)": "leapfrog, step Delta",
+                "trained_dtype": "float32", "rollout_dtype": "float64",
+                "first_loss": losses[0], "final_loss": sum(losses[-20:]) / len(losses[-20:])}
+
+    def claims(self, run):
+        """The claims, with verdicts from the rollout table, and what each model conserves by construction."""
+        self._claims(run.result, run.state.by, run.config.rollout_steps, run.config, run.state.train_info)
+        run.result.notes.append(
             "pair: E(3)-invariant pair potential -> angular and linear momentum conserved to float64 rounding "
             "by the leapfrog rollout; hnn: conserves its own energy but not momentum; linear: nothing. Every "
             "network is trained through one leapfrog step and rolled out with leapfrog at the same step.")
-        result.figures.append(self._figure(curves, steps_axis, out_dir))
+
+    def figures(self, run):
+        """The median drift curves of every trajectory against the rollout step."""
+        run.result.figures.append(self._figure(run.state.curves, run.state.steps_axis, run.out_dir))
 
     @staticmethod
     def _claims(result, by, n, config, train_info=None):
@@ -277,6 +306,12 @@ class NBodyConservation(Experiment):
         twins = [k for k in by if k == "linear" or k.startswith("hnn")]
         if "pair" not in by or not twins:
             return
+        NBodyConservation._claim_momentum(result, by, twins, n, decide)
+        NBodyConservation._claim_positions(result, by, twins, n, config, decide)
+
+    @staticmethod
+    def _claim_momentum(result, by, twins, n, decide):
+        """Angular momentum to rounding for the pair potential, not for the twins."""
         rounding = 1e-10
         pair_l = by["pair"]["max_angular_momentum"]
         twin_l = {k: by[k]["max_angular_momentum"] for k in twins}
@@ -288,6 +323,10 @@ class NBodyConservation(Experiment):
             "max relative angular-momentum drift", pair_l, twin_l, verdict, builtin_name="pair",
             detail="; ".join(x for x in (f"threshold: pair <= {rounding:g} and every twin > 100x the pair's drift",
                                          why) if x))
+
+    @staticmethod
+    def _claim_positions(result, by, twins, n, config, decide):
+        """The pair potential tracks new trajectories better than every twin, and better than with r only."""
         pos = {k: by[k][f"position_error_at_{n}"] for k in twins}
         pair_pos = by["pair"][f"position_error_at_{n}"]
         if not pair_pos < 1.0:

@@ -43,31 +43,17 @@ class SymmetryKit(Experiment):
     Config = SymmetryKitConfig
     cpu_only = "the reference maps and their hypothesis search are CPU examples of a few points"
 
-    def execute(self, config, *, seed, out_dir, result):
-        settings = hypothesis.settings(max_examples=config.max_examples, derandomize=True, deadline=None,
+    stages = ("measure", "claims", "figures")
+
+    def measure(self, run):
+        """Every reference map's equivariance errors and the property search's verdict; the summary metrics."""
+        settings = hypothesis.settings(max_examples=run.config.max_examples, derandomize=True, deadline=None,
                                        database=None, suppress_health_check=list(hypothesis.HealthCheck))
-        rows = []
-        for m in REFERENCE_MAPS:
-            start = time.perf_counter()
-            errors = {}
-            for dtype in (torch.float64, torch.float32):
-                errors[dtype] = equivariance_error(m.fn, m.example(dtype), m.group(), m.in_kinds,
-                                                   m.out_kinds, trials=config.trials, seed=seed)
-            try:
-                check_equivariant(m.fn, m.group(), m.in_kinds, m.out_kinds, m.inputs(), settings=settings)
-                flagged, element, simple = False, "", None
-            except EquivarianceError as err:
-                flagged, element, simple = True, str(err.element), is_simple(err.element)
-            rows.append({
-                "map": m.name, "correct": m.correct, "group": str(m.group()), "note": m.note,
-                "error_float64": errors[torch.float64], "error_float32": errors[torch.float32],
-                "flagged": flagged, "counterexample": element, "simple_counterexample": simple,
-                "seconds": time.perf_counter() - start,
-            })
-        result.tables["reference maps"] = rows
-        correct = [r for r in rows if r["correct"]]
-        broken = [r for r in rows if not r["correct"]]
-        result.metrics.update({
+        rows = run.result.tables["reference maps"] = [self._check_map(m, run.config, run.seed, settings)
+                                                      for m in REFERENCE_MAPS]
+        run.state.correct = correct = [r for r in rows if r["correct"]]
+        run.state.broken = broken = [r for r in rows if not r["correct"]]
+        run.result.metrics.update({
             "correct_maps": len(correct),
             "correct_passed": sum(not r["flagged"] for r in correct),
             "broken_maps": len(broken),
@@ -77,12 +63,37 @@ class SymmetryKit(Experiment):
             "max_error_correct_float32": max(r["error_float32"] for r in correct),
             "min_error_broken_float64": min(r["error_float64"] for r in broken),
         })
-        result.units.update({k: "dimensionless" for k in result.metrics if "error" in k})
-        self._claims(config, result, correct, broken)
-        result.add_figure(self._figure(rows, out_dir),
-                          "Relative equivariance error of every reference map (log scale; green: correct maps, red: "
-                          "their broken twins; dashed/dotted: the float64/float32 tolerances). Look for: every green "
-                          "bar left of its tolerance line and every red bar far to the right of it.")
+        run.result.units.update({k: "dimensionless" for k in run.result.metrics if "error" in k})
+
+    @staticmethod
+    def _check_map(m, config, seed, settings):
+        """One row: the map's errors in float64 and float32 and what the hypothesis search found."""
+        start = time.perf_counter()
+        errors = {dtype: equivariance_error(m.fn, m.example(dtype), m.group(), m.in_kinds, m.out_kinds,
+                                            trials=config.trials, seed=seed)
+                  for dtype in (torch.float64, torch.float32)}
+        try:
+            check_equivariant(m.fn, m.group(), m.in_kinds, m.out_kinds, m.inputs(), settings=settings)
+            flagged, element, simple = False, "", None
+        except EquivarianceError as err:
+            flagged, element, simple = True, str(err.element), is_simple(err.element)
+        return {
+            "map": m.name, "correct": m.correct, "group": str(m.group()), "note": m.note,
+            "error_float64": errors[torch.float64], "error_float32": errors[torch.float32],
+            "flagged": flagged, "counterexample": element, "simple_counterexample": simple,
+            "seconds": time.perf_counter() - start,
+        }
+
+    def claims(self, run):
+        """The two claims, with verdicts from the measured rows."""
+        self._claims(run.config, run.result, run.state.correct, run.state.broken)
+
+    def figures(self, run):
+        """The equivariance error of every map against the tolerances."""
+        run.result.add_figure(self._figure(run.result.tables["reference maps"], run.out_dir),
+                              "Relative equivariance error of every reference map (log scale; green: correct maps, "
+                              "red: their broken twins; dashed/dotted: the float64/float32 tolerances). Look for: "
+                              "every green bar left of its tolerance line and every red bar far to the right of it.")
 
     @staticmethod
     def _claims(config, result, correct, broken):

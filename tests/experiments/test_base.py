@@ -106,3 +106,18 @@ def test_result_records_claims_with_section_and_serialises_them():
 def test_claim_rejects_unknown_verdict_and_direction(kwargs):
     with pytest.raises(ValueError, match="verdict|better"):
         Claim("s", "m", 1.0, {}, **kwargs)
+
+
+@pytest.mark.parametrize("ok, short, expected", [(True, True, "reproduced"), (False, True, "not converged"),
+                                                 (False, False, "not reproduced")])
+def test_training_verdict_says_why_a_short_run_settles_nothing(ok, short, expected):
+    from equigen.experiments.base import training_verdict
+
+    runs = {"GAN": {"steps": 40, "stopped_by": "time_limit"}, "VAE": {"steps": 50, "stopped_by": "steps"}}
+    verdict, detail = training_verdict(ok, "the GAN is off", short=short, runs=runs, full="trains 900 steps")
+    assert verdict == expected
+    if expected == "not converged":
+        assert detail == ("not converged at quick scale: the GAN is off. Steps reached: GAN 40 (stopped by "
+                          "time_limit), VAE 50 (stopped by steps); the full preset trains 900 steps")
+    else:
+        assert detail == ("" if ok else "the GAN is off")
