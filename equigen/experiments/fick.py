@@ -248,7 +248,7 @@ class Fick(Experiment):
         if len(u0) <= config.mlp_max_pairs:
             t = time.perf_counter()
             g = torch.Generator().manual_seed(seed)
-            mlp = MLPOperator.fit(u0, u1, hidden=config.mlp_hidden, epochs=config.mlp_epochs, generator=g)
+            mlp = MLPOperator.fit(u0, u1, hidden=config.mlp_hidden, steps=config.mlp_epochs, generator=g)
             yield "MLP", {"step": mlp.step, "D": None, "L": None, "seconds": time.perf_counter() - t}
 
     @staticmethod

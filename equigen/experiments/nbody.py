@@ -193,7 +193,7 @@ class NBodyConservation(Experiment):
         c, s = run.config, run.state
         model.to(run.device)
         t0 = time.perf_counter()
-        losses = s.losses[name] = train_one_step(model, *s.snapshots, c.delta, iterations=iterations,
+        losses = s.losses[name] = train_one_step(model, *s.snapshots, c.delta, steps=iterations,
                                                  batch_size=c.batch_size, seed=run.seed + 17, time_limit_s=limit)
         s.train_info[name] = {"seconds": time.perf_counter() - t0, "iterations": len(losses),
                               "stopped_by": "steps" if len(losses) >= iterations else "time_limit",
