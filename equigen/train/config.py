@@ -245,8 +245,10 @@ class TrainerConfig:
             if given is None:
                 built[group] = config_cls(**fields[group])
             elif not isinstance(given, config_cls):
-                raise TypeError(f"{group} must be a {config_cls.__name__} (or None), got {type(given).__name__}; "
-                                f"e.g. {group}={config_cls.__name__}(...)")
+                keys = [key for key, (g, _) in FLAT_OPTIONS.items() if g == group]
+                raise TypeError(f"{group} must be None or an instance of {config_cls.__name__}, got "
+                                f"{type(given).__name__}; pass {group}={config_cls.__name__}({FLAT_OPTIONS[keys[0]][1]}"
+                                f"=...) or the keywords {', '.join(keys)}")
             elif fields[group]:
                 both = [key for key in flat if FLAT_OPTIONS[key][0] == group]
                 raise TypeError(f"{', '.join(both)} and {group}={config_cls.__name__}(...) both given: a group of "
