@@ -5,18 +5,17 @@ import dataclasses
 import pytest
 import torch
 
-from equigen.train import (
+from equigen.train import RuntimeConfig, Trainer, load_checkpoint
+from equigen.train.config import (
+    FLAT_OPTIONS,
+    GROUPS,
     CheckpointConfig,
     EMAConfig,
     GuardConfig,
     LogConfig,
     OptimConfig,
-    RuntimeConfig,
-    Trainer,
     TrainerConfig,
-    load_checkpoint,
 )
-from equigen.train.config import FLAT_OPTIONS, GROUPS
 
 
 def _mlp():

@@ -16,15 +16,7 @@ See ``docs/training.md`` for a walk-through.
 
 from equigen.train.checkpoint import CheckpointError, atomic_save, latest_checkpoint, load_checkpoint
 from equigen.train.compiling import compile_strict
-from equigen.train.config import (
-    CheckpointConfig,
-    EMAConfig,
-    GuardConfig,
-    LogConfig,
-    OptimConfig,
-    RuntimeConfig,
-    TrainerConfig,
-)
+from equigen.train.config import CheckpointConfig, EMAConfig, GuardConfig, LogConfig, OptimConfig, RuntimeConfig
 from equigen.train.data import Batches, SampledBatches
 from equigen.train.distributed import init_distributed, is_rank0
 from equigen.train.ema import EMA
@@ -33,7 +25,7 @@ from equigen.train.trainer import NonFiniteError, Trainer
 
 __all__ = [
     "Trainer", "NonFiniteError", "OptimConfig", "EMAConfig", "GuardConfig", "CheckpointConfig", "LogConfig",
-    "RuntimeConfig", "TrainerConfig", "CheckpointError", "EMA", "Batches", "SampledBatches",
+    "RuntimeConfig", "CheckpointError", "EMA", "Batches", "SampledBatches",
     "atomic_save", "load_checkpoint", "latest_checkpoint", "save_model", "load_model", "configurable",
     "init_distributed", "is_rank0", "compile_strict",
 ]

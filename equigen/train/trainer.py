@@ -45,23 +45,15 @@ from tqdm.auto import tqdm
 
 from equigen.core.validation import check_non_negative_int, check_positive_float
 from equigen.train import checkpoint as ckpt
+from equigen.train import config as cfg
 from equigen.train import distributed as D
 from equigen.train.compiling import compile_strict
-from equigen.train.config import (
-    AMP_DTYPES,
-    CheckpointConfig,
-    EMAConfig,
-    GuardConfig,
-    LogConfig,
-    OptimConfig,
-    RuntimeConfig,
-    TrainerConfig,
-)
-from equigen.train.config import SCHEDULES as SCHEDULES  # noqa: F401 (kept importable from here)
 from equigen.train.data import as_batches
 from equigen.train.ema import EMA
 
 __all__ = ["Trainer", "NonFiniteError"]
+
+SCHEDULES = cfg.SCHEDULES  # the built-in learning-rate schedules (defined with the options)
 
 CHECKPOINT_FORMAT = "equigen-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -128,17 +120,17 @@ class Trainer:
     resolved :class:`~equigen.train.config.TrainerConfig`.
     """
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable | None = None, *, optim: OptimConfig | None = None,
-                 ema: EMAConfig | None = None, guard: GuardConfig | None = None,
-                 checkpoint: CheckpointConfig | None = None, log: LogConfig | None = None,
-                 runtime: RuntimeConfig | None = None, **options):
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable | None = None, *,
+                 optim: cfg.OptimConfig | None = None, ema: cfg.EMAConfig | None = None,
+                 guard: cfg.GuardConfig | None = None, checkpoint: cfg.CheckpointConfig | None = None,
+                 log: cfg.LogConfig | None = None, runtime: cfg.RuntimeConfig | None = None, **options):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if loss_fn is None and not callable(getattr(model, "training_loss", None)):
             raise TypeError(f"no loss: pass Trainer(model, loss_fn) with loss_fn(model, batch) -> loss, or give "
                             f"{type(model).__name__} a method training_loss(batch) -> loss")
         groups = {"optim": optim, "ema": ema, "guard": guard, "checkpoint": checkpoint, "log": log, "runtime": runtime}
-        self.config = config = TrainerConfig.from_options(groups, options)
+        self.config = config = cfg.TrainerConfig.from_options(groups, options)
         rt = config.runtime
         self.rank, self.world_size = _process_group(rt.distributed)
         self.device = self._choose_device(model, rt.device)
@@ -172,13 +164,13 @@ class Trainer:
 
     def _amp_setup(self, amp):
         """``(autocast dtype or None, GradScaler or None)`` for the ``amp`` option on this device."""
-        amp_dtype = AMP_DTYPES[amp]
+        amp_dtype = cfg.AMP_DTYPES[amp]
         if amp_dtype is torch.float16 and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device (it relies on a gradient scaler); use amp='bf16' on CPU")
         return amp_dtype, (torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None)
 
     @staticmethod
-    def _build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
+    def _build_optimizer(model: torch.nn.Module, optim: cfg.OptimConfig) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"{type(model).__name__} has no trainable parameters")
