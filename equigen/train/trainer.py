@@ -150,7 +150,7 @@ class Trainer:
         self.out_dir = None if config.checkpoint.out_dir is None else Path(config.checkpoint.out_dir)
         if self.out_dir is not None and self.rank == 0:
             _prepare_out_dir(self.out_dir)
-        self._reset_progress()
+        self._init_progress()
 
     def _choose_device(self, model: torch.nn.Module, device) -> torch.device:
         """The given device; else ``cuda:LOCAL_RANK`` under multi-process CUDA; else where the model is."""
@@ -180,8 +180,8 @@ class Trainer:
             return optim.optimizer
         return optim.optimizer(params)
 
-    def _reset_progress(self) -> None:
-        """Counters, history and per-fit state of a trainer that has not trained yet."""
+    def _init_progress(self) -> None:
+        """Step counters, history and per-fit state of a new trainer."""
         self.step = 0
         self.total_steps = None
         self.skipped_steps = 0
