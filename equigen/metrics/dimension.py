@@ -246,6 +246,31 @@ def correlation_dimension(points, r_min: float | None = None, r_max: float | Non
         >>> round(float(d), 1)
         3.0
     """
+    x, idx = _checked_inputs(points, r_min, r_max, n_radii, n_reference, max_c, min_decades, pair_budget, seed)
+    tree = cKDTree(x)
+    # the radii: spanning the given range, or from the set's own distances
+    if r_min is not None:
+        radii, rule = _given_radii(r_min, r_max, n_radii)
+    else:
+        radii, rule = _auto_radii(x, tree, idx, n_radii, min_pairs, max_c, min_decades)
+    # pair counts, correlation sums and local slopes at every radius
+    C, pairs = _count(x, tree, idx, radii, pair_budget, seed)
+    slopes = _local_slopes(radii, C)
+    logr = np.log(radii)
+    # the scaling region, then the least-squares slope over it
+    if r_min is not None:
+        use = _given_fit_mask(pairs, r_min, r_max)
+    else:
+        use = _auto_fit_mask(logr, C, pairs, slopes, len(x), min_pairs, max_c, min_decades)
+    slope, intercept = np.polyfit(logr[use], np.log(C[use]), 1)
+    fit_range = (float(radii[use][0]), float(radii[use][-1]))
+    return CorrelationDimension(float(slope), float(intercept), fit_range, radii, C, pairs, slopes, len(x), len(idx),
+                                rule)
+
+
+# ---------------------------------------------------------------------------------- steps of correlation_dimension
+def _checked_inputs(points, r_min, r_max, n_radii, n_reference, max_c, min_decades, pair_budget, seed):
+    """The points as float64 ``(N, d)`` and the reference indices, after checking every option."""
     x = _as_points(points)
     n = len(x)
     if n < 3:
@@ -261,73 +286,81 @@ def correlation_dimension(points, r_min: float | None = None, r_max: float | Non
     if np.all(x == x[0]):
         raise ValueError(f"points: all {n} points are identical (duplicates only); the correlation sum has no "
                          "scale and no dimension can be fitted")
-    tree = cKDTree(x)
     idx = _reference_indices(n, n_reference, seed)
     if not pair_budget >= 1e4:
         raise ValueError(f"pair_budget must be >= 1e4, got {pair_budget!r}")
+    return x, idx
 
-    if r_min is not None:
-        if not (np.isfinite(r_min) and np.isfinite(r_max) and 0 < r_min < r_max):
-            raise ValueError(f"need 0 < r_min < r_max (finite), got r_min={r_min!r}, r_max={r_max!r}")
-        radii = np.geomspace(r_min, r_max, n_radii)
-        rule = f"given range [{r_min:g}, {r_max:g}]"
-    else:
-        # Grid from distances (so it moves with rotations/translations and scales with dilations).
-        dnn, _ = tree.query(x[idx], k=2)
-        dnn = dnn[:, 1]
-        positive = dnn[dnn > 0]
-        if positive.size == 0:
-            raise ValueError("points: every reference point has an exact duplicate as nearest neighbour; remove "
-                             "duplicate points (np.unique(points, axis=0)) before estimating the dimension")
-        lo = float(np.quantile(positive, 0.01))
-        hi = 2.0 * float(np.max(np.linalg.norm(x - x.mean(axis=0), axis=1)))
-        if not hi > lo:
-            raise ValueError("points: the set has no spread of distances to fit a dimension on")
-        radii = np.geomspace(lo, hi, n_radii)
-        rule = f"auto (min_pairs={min_pairs}, max_c={max_c:g}, min_decades={min_decades:g})"
 
-    C, pairs = _count(x, tree, idx, radii, pair_budget, seed)
-    slopes = _local_slopes(radii, C)
-    logr = np.log(radii)
+def _given_radii(r_min, r_max, n_radii):
+    """``n_radii`` log-spaced radii spanning the given fit range, and the rule's description."""
+    if not (np.isfinite(r_min) and np.isfinite(r_max) and 0 < r_min < r_max):
+        raise ValueError(f"need 0 < r_min < r_max (finite), got r_min={r_min!r}, r_max={r_max!r}")
+    return np.geomspace(r_min, r_max, n_radii), f"given range [{r_min:g}, {r_max:g}]"
 
-    if r_min is not None:
-        if pairs[-1] <= 0:
-            raise ValueError(f"no pairs of points closer than r_max={r_max:g}: the range [{r_min:g}, {r_max:g}] is "
-                             "below the point spacing; choose larger radii")
-        use = pairs > 0
-        if use.sum() < 2:
-            raise ValueError(f"only one radius in [{r_min:g}, {r_max:g}] has pairs; widen the range or add points")
-    else:
-        admissible = (pairs >= min_pairs) & (C <= max_c)
-        if not admissible.any():
-            raise ValueError(f"points: no radius has both >= min_pairs={min_pairs} pairs and C(r) <= max_c={max_c:g} "
-                             f"(N={n}); pass more points, a smaller min_pairs, or r_min/r_max")
-        # the longest run of consecutive admissible radii
-        best_run, start = (0, -1), None
-        for k in range(len(radii) + 1):
-            ok = k < len(radii) and admissible[k]
-            if ok and start is None:
-                start = k
-            if not ok and start is not None:
-                if k - start > best_run[1] - best_run[0]:
-                    best_run = (start, k)
-                start = None
-        a, b = best_run
-        step = logr[1] - logr[0]
-        width = int(math.ceil(min_decades * math.log(10) / step - 1e-9)) + 1  # points in the window
-        if b - a < width:
-            span = (logr[b - 1] - logr[a]) / math.log(10)
-            raise ValueError(f"points: the admissible range of radii spans {span:.2f} decades < min_decades="
-                             f"{min_decades:g} (N={n}, min_pairs={min_pairs}, max_c={max_c:g}); pass more points, a "
-                             "smaller min_decades, or r_min/r_max")
-        best, best_std = None, np.inf
-        for s in range(a, b - width + 1):
-            sd = float(np.std(slopes[s:s + width]))
-            if sd < best_std:
-                best, best_std = s, sd
-        use = np.zeros(len(radii), dtype=bool)
-        use[best:best + width] = True
 
-    slope, intercept = np.polyfit(logr[use], np.log(C[use]), 1)
-    fit_range = (float(radii[use][0]), float(radii[use][-1]))
-    return CorrelationDimension(float(slope), float(intercept), fit_range, radii, C, pairs, slopes, n, len(idx), rule)
+def _auto_radii(x, tree, idx, n_radii, min_pairs, max_c, min_decades):
+    """Log-spaced radii from the 1% quantile of nearest-neighbour distances to twice the set's radius.
+
+    Built from distances, so the grid moves with rotations/translations and scales with dilations.
+    """
+    dnn, _ = tree.query(x[idx], k=2)
+    dnn = dnn[:, 1]
+    positive = dnn[dnn > 0]
+    if positive.size == 0:
+        raise ValueError("points: every reference point has an exact duplicate as nearest neighbour; remove "
+                         "duplicate points (np.unique(points, axis=0)) before estimating the dimension")
+    lo = float(np.quantile(positive, 0.01))
+    hi = 2.0 * float(np.max(np.linalg.norm(x - x.mean(axis=0), axis=1)))
+    if not hi > lo:
+        raise ValueError("points: the set has no spread of distances to fit a dimension on")
+    rule = f"auto (min_pairs={min_pairs}, max_c={max_c:g}, min_decades={min_decades:g})"
+    return np.geomspace(lo, hi, n_radii), rule
+
+
+def _given_fit_mask(pairs, r_min, r_max):
+    """A given range fits every radius that has pairs (at least two, including ``r_max``)."""
+    if pairs[-1] <= 0:
+        raise ValueError(f"no pairs of points closer than r_max={r_max:g}: the range [{r_min:g}, {r_max:g}] is "
+                         "below the point spacing; choose larger radii")
+    use = pairs > 0
+    if use.sum() < 2:
+        raise ValueError(f"only one radius in [{r_min:g}, {r_max:g}] has pairs; widen the range or add points")
+    return use
+
+
+def _auto_fit_mask(logr, C, pairs, slopes, n, min_pairs, max_c, min_decades):
+    """The scaling region: in the longest run of admissible radii, the ``min_decades`` window of flattest slope."""
+    admissible = (pairs >= min_pairs) & (C <= max_c)
+    if not admissible.any():
+        raise ValueError(f"points: no radius has both >= min_pairs={min_pairs} pairs and C(r) <= max_c={max_c:g} "
+                         f"(N={n}); pass more points, a smaller min_pairs, or r_min/r_max")
+    a, b = _longest_run(admissible)
+    width = int(math.ceil(min_decades * math.log(10) / (logr[1] - logr[0]) - 1e-9)) + 1  # points in the window
+    if b - a < width:
+        span = (logr[b - 1] - logr[a]) / math.log(10)
+        raise ValueError(f"points: the admissible range of radii spans {span:.2f} decades < min_decades="
+                         f"{min_decades:g} (N={n}, min_pairs={min_pairs}, max_c={max_c:g}); pass more points, a "
+                         "smaller min_decades, or r_min/r_max")
+    best, best_std = None, np.inf
+    for s in range(a, b - width + 1):
+        sd = float(np.std(slopes[s:s + width]))
+        if sd < best_std:
+            best, best_std = s, sd
+    use = np.zeros(len(logr), dtype=bool)
+    use[best:best + width] = True
+    return use
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """``(start, stop)`` of the first longest run of consecutive ``True`` entries (``(0, -1)`` if none)."""
+    best_run, start = (0, -1), None
+    for k in range(len(mask) + 1):
+        ok = k < len(mask) and mask[k]
+        if ok and start is None:
+            start = k
+        if not ok and start is not None:
+            if k - start > best_run[1] - best_run[0]:
+                best_run = (start, k)
+            start = None
+    return best_run

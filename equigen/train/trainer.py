@@ -43,17 +43,9 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from equigen.core.validation import (
-    check_choice,
-    check_device_available,
-    check_float,
-    check_int,
-    check_non_negative_float,
-    check_non_negative_int,
-    check_positive_float,
-    check_positive_int,
-)
+from equigen.core.validation import check_non_negative_int, check_positive_float
 from equigen.train import checkpoint as ckpt
+from equigen.train import config as cfg
 from equigen.train import distributed as D
 from equigen.train.compiling import compile_strict
 from equigen.train.data import as_batches
@@ -61,7 +53,8 @@ from equigen.train.ema import EMA
 
 __all__ = ["Trainer", "NonFiniteError"]
 
-SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULES = cfg.SCHEDULES  # the built-in learning-rate schedules (defined with the options)
+
 CHECKPOINT_FORMAT = "equigen-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -104,135 +97,91 @@ def _to_device(batch, device: torch.device):
     return batch
 
 
-_AMP = {False: None, None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, torch.bfloat16: torch.bfloat16,
-        "fp16": torch.float16, "float16": torch.float16, torch.float16: torch.float16}
-
-
 class Trainer:
     """Optimiser, schedule, clipping, EMA, guards, logging, checkpoints and DDP around one model.
 
-    Arguments (all after ``loss_fn`` keyword-only):
+    ``model``: a ``torch.nn.Module``. ``loss_fn(model, batch)``: see the module docstring; ``None``
+    uses ``model.training_loss(batch)``. The options come in six groups, each a config object that
+    checks its fields (see their docstrings):
 
-    * ``model``: a ``torch.nn.Module``. ``loss_fn(model, batch)``: see the module docstring; ``None``
-      uses ``model.training_loss(batch)``.
-    * ``optimizer``: ``None`` (AdamW with ``lr`` and ``weight_decay``), an optimizer instance, or a
-      factory ``optimizer(params) -> Optimizer``.
-    * ``schedule``: ``"constant"``, ``"cosine"`` or ``"linear"`` (decay to 0 at the last step), after
-      ``warmup_steps`` of linear warm-up; or ``scheduler``: a factory ``scheduler(optimizer) -> LRScheduler``
-      (stepped once per optimiser step), which replaces ``schedule``.
-    * ``clip_grad_norm``: max global gradient norm, or ``None``. ``ema_decay``: e.g. ``0.999``, or ``None``;
-      ``ema_warmup``: ramp the decay up from 0.1 (see :class:`~equigen.train.ema.EMA`).
-    * ``nonfinite``: ``"skip"`` (drop the step, count it in ``skipped_steps``, raise after
-      ``max_consecutive_skips`` in a row) or ``"raise"`` (:class:`NonFiniteError`). In both cases the
-      weights, optimiser state and schedule are unchanged by the bad step.
-    * ``out_dir``: run directory (created if missing) for ``checkpoints/ckpt-XXXXXXXX.pt`` and
-      ``metrics.jsonl``; ``None`` writes nothing. ``checkpoint_every``: steps between checkpoints (a
-      final checkpoint is always written when ``out_dir`` is set); ``keep_checkpoints``: how many to keep.
-    * ``log_every``: steps between metric records. ``eval_fn(model) -> {name: float}`` runs every
-      ``eval_every`` steps and at the end, on rank 0, with the EMA weights when EMA is on
-      (``eval_with_ema``); it manages ``torch.no_grad`` itself (forces may need gradients).
-    * ``amp``: ``False`` (default, full precision: right for physics), ``"bf16"`` (autocast to bfloat16 on
-      CPU or CUDA) or ``"fp16"`` (CUDA only, with a gradient scaler).
-    * ``device``: ``None`` keeps the model where it is (``cuda:LOCAL_RANK`` under torchrun with CUDA).
-    * ``seed``: seeds torch/numpy/python RNGs (plus the rank, in multi-process runs) and the trainer's
-      ``generator`` when a fresh run starts; resumed runs restore the saved states instead.
-    * ``distributed``: ``"auto"`` starts torch.distributed when launched by ``torchrun`` with more than one
-      process (gloo on CPU, NCCL on CUDA); ``False`` never does.
-    * ``generators``: extra named ``torch.Generator`` objects your code uses, saved and restored with
-      every checkpoint.
-    * ``compile``: ``False`` (default), ``True`` or a dict of ``torch.compile`` options (``mode``,
-      ``dynamic``, ...): compiles the model's ``forward`` in place with ``fullgraph=True`` (see
-      :func:`~equigen.train.compiling.compile_strict`), so a graph break or a recompilation limit is an
-      error, never a silent fall-back to eager. Parameter names and checkpoints are unchanged.
+    * ``optim``: :class:`~equigen.train.config.OptimConfig` (optimizer, lr, weight_decay, schedule,
+      warmup_steps, scheduler, clip_grad_norm);
+    * ``ema``: :class:`~equigen.train.config.EMAConfig` (decay, warmup);
+    * ``guard``: :class:`~equigen.train.config.GuardConfig` (nonfinite, max_consecutive_skips);
+    * ``checkpoint``: :class:`~equigen.train.config.CheckpointConfig` (out_dir, every, keep);
+    * ``log``: :class:`~equigen.train.config.LogConfig` (every, eval_fn, eval_every, eval_with_ema, progress);
+    * ``runtime``: :class:`~equigen.train.config.RuntimeConfig` (amp, device, seed, distributed,
+      find_unused_parameters, generators, compile).
+
+    Every field can also be given as a flat keyword (``Trainer(model, loss_fn, lr=1e-2, ema_decay=0.999,
+    out_dir="runs/a", checkpoint_every=100, progress=False)``); the table is
+    :data:`~equigen.train.config.FLAT_OPTIONS`. A group comes either as its config or as flat keywords,
+    not both; an unknown keyword is a ``TypeError`` listing the valid ones. ``trainer.config`` holds the
+    resolved :class:`~equigen.train.config.TrainerConfig`.
     """
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable | None = None, *, optimizer=None, lr: float = 1e-3,
-                 weight_decay: float = 0.0, schedule: str = "constant", warmup_steps: int = 0, scheduler=None,
-                 clip_grad_norm: float | None = None, ema_decay: float | None = None, ema_warmup: bool = False,
-                 nonfinite: str = "skip",
-                 max_consecutive_skips: int = 10, out_dir=None, checkpoint_every: int | None = None,
-                 keep_checkpoints: int = 3, log_every: int = 10, eval_fn: Callable | None = None,
-                 eval_every: int | None = None, eval_with_ema: bool = True, amp=False, device=None, seed: int = 0,
-                 progress: bool = True, distributed="auto", find_unused_parameters: bool = False,
-                 generators: Mapping[str, torch.Generator] | None = None, compile=False):
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable | None = None, *,
+                 optim: cfg.OptimConfig | None = None, ema: cfg.EMAConfig | None = None,
+                 guard: cfg.GuardConfig | None = None, checkpoint: cfg.CheckpointConfig | None = None,
+                 log: cfg.LogConfig | None = None, runtime: cfg.RuntimeConfig | None = None, **options):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if loss_fn is None and not callable(getattr(model, "training_loss", None)):
             raise TypeError(f"no loss: pass Trainer(model, loss_fn) with loss_fn(model, batch) -> loss, or give "
                             f"{type(model).__name__} a method training_loss(batch) -> loss")
-        check_choice(nonfinite, "nonfinite", ("skip", "raise"))
-        check_choice(schedule, "schedule", SCHEDULES)
-        for name, value in (("checkpoint_every", checkpoint_every), ("eval_every", eval_every),
-                            ("log_every", log_every)):
-            check_positive_int(value, name, allow_none=True)
-        clip_grad_norm = check_positive_float(clip_grad_norm, "clip_grad_norm", allow_none=True)
-        check_choice(amp, "amp", tuple(_AMP))
-        check_positive_int(keep_checkpoints, "keep_checkpoints")
-        seed = check_int(seed, "seed")
-        lr = check_positive_float(lr, "lr")
-        weight_decay = check_non_negative_float(weight_decay, "weight_decay")
-        warmup_steps = check_non_negative_int(warmup_steps, "warmup_steps")
-        max_consecutive_skips = check_positive_int(max_consecutive_skips, "max_consecutive_skips")
-        if ema_decay is not None and not 0 <= check_float(ema_decay, "ema_decay") < 1:
-            raise ValueError(f"ema_decay must lie in [0, 1) (typical: 0.999) or be None, got {ema_decay!r}")
-        if device is not None:
-            device = check_device_available(device, "device")
-        if not isinstance(compile, (bool, Mapping)):
-            raise TypeError(f"compile must be True, False or a dict of torch.compile options, got "
-                            f"{type(compile).__name__}")
+        groups = {"optim": optim, "ema": ema, "guard": guard, "checkpoint": checkpoint, "log": log, "runtime": runtime}
+        self.config = config = cfg.TrainerConfig.from_options(groups, options)
+        rt = config.runtime
+        self.rank, self.world_size = _process_group(rt.distributed)
+        self.device = self._choose_device(model, rt.device)
+        self.model = model.to(self.device)
+        if rt.compile is not False:  # True, or a mapping of torch.compile options
+            compile_strict(self.model, inplace=True, **({} if rt.compile is True else rt.compile))
+        self.amp_dtype, self.scaler = self._amp_setup(rt.amp)
 
-        self.rank, self.world_size = (D.init_distributed() if distributed == "auto" else (D.rank(), D.world_size()))
-        if distributed is False:
-            self.rank, self.world_size = 0, 1
+        self.loss_fn = loss_fn
+        self._pass_generator = _accepts_generator(loss_fn if loss_fn is not None else model.training_loss)
+        self.seed = rt.seed
+        self.generator = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + self.rank)
+        self.generators = dict(rt.generators or {})
+        self.optimizer = self._build_optimizer(model, config.optim)
+        self.scheduler = None
+        self.ema = EMA(model, config.ema.decay, warmup=config.ema.warmup) if config.ema.decay is not None else None
+        self.out_dir = None if config.checkpoint.out_dir is None else Path(config.checkpoint.out_dir)
+        if self.out_dir is not None and self.rank == 0:
+            _prepare_out_dir(self.out_dir)
+        self._init_progress()
+
+    def _choose_device(self, model: torch.nn.Module, device) -> torch.device:
+        """The given device; else ``cuda:LOCAL_RANK`` under multi-process CUDA; else where the model is."""
         if device is None:
             if self.world_size > 1 and torch.cuda.is_available():
                 device = torch.device("cuda", D.local_rank())
             else:
                 first = next(iter(model.parameters()), None)
                 device = first.device if first is not None else torch.device("cpu")
-        self.device = torch.device(device)
-        self.model = model.to(self.device)
-        if compile is not False:
-            compile_strict(self.model, inplace=True, **(dict(compile) if isinstance(compile, Mapping) else {}))
-        self.amp_dtype = _AMP[amp]
-        if self.amp_dtype is torch.float16 and self.device.type != "cuda":
+        return torch.device(device)
+
+    def _amp_setup(self, amp):
+        """``(autocast dtype or None, GradScaler or None)`` for the ``amp`` option on this device."""
+        amp_dtype = cfg.AMP_DTYPES[amp]
+        if amp_dtype is torch.float16 and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device (it relies on a gradient scaler); use amp='bf16' on CPU")
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype is torch.float16 else None
+        return amp_dtype, (torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None)
 
-        self.loss_fn = loss_fn
-        target = loss_fn if loss_fn is not None else model.training_loss
-        self._pass_generator = _accepts_generator(target)
-        self.seed = int(seed)
-        self.generator = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + self.rank)
-        self.generators = dict(generators or {})
-
+    @staticmethod
+    def _build_optimizer(model: torch.nn.Module, optim: cfg.OptimConfig) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"{type(model).__name__} has no trainable parameters")
-        if optimizer is None:
-            self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-        elif isinstance(optimizer, torch.optim.Optimizer):
-            self.optimizer = optimizer
-        elif callable(optimizer):
-            self.optimizer = optimizer(params)
-        else:
-            raise TypeError(f"optimizer must be None, a torch.optim.Optimizer or a factory params -> Optimizer, "
-                            f"got {type(optimizer).__name__}")
-        self._schedule, self._warmup, self._scheduler_factory = schedule, int(warmup_steps), scheduler
-        self.scheduler = None
-        self.clip_grad_norm = clip_grad_norm
-        self.ema = EMA(model, ema_decay, warmup=ema_warmup) if ema_decay is not None else None
-        self.nonfinite, self.max_consecutive_skips = nonfinite, int(max_consecutive_skips)
-        self.checkpoint_every, self.keep_checkpoints = checkpoint_every, int(keep_checkpoints)
-        self.log_every, self.eval_fn, self.eval_every = log_every, eval_fn, eval_every
-        self.eval_with_ema = eval_with_ema
-        self.progress = progress
-        self.find_unused_parameters = find_unused_parameters
+        if optim.optimizer is None:
+            return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        if isinstance(optim.optimizer, torch.optim.Optimizer):
+            return optim.optimizer
+        return optim.optimizer(params)
 
-        self.out_dir = None if out_dir is None else Path(out_dir)
-        if self.out_dir is not None and self.rank == 0:
-            _prepare_out_dir(self.out_dir)
-
+    def _init_progress(self) -> None:
+        """Step counters, history and per-fit state of a new trainer."""
         self.step = 0
         self.total_steps = None
         self.skipped_steps = 0
@@ -274,63 +223,68 @@ class Trainer:
         if self.total_steps is None or self.total_steps != steps:
             self.total_steps = steps
             self.scheduler = self._make_scheduler(steps)
+        self._resume_or_seed(resume)
+        last, stopped_by = self._run_steps(steps, time_limit_s)
+        D.barrier()
+        return {"step": self.step, "skipped_steps": self.skipped_steps, "loss": last.get("loss"),
+                "eval": dict(self.last_eval), "stopped_by": stopped_by}
 
-        resumed_from = None
-        if resume is True and self.checkpoint_dir is not None:
-            if self.rank == 0:
-                _remove_stale_temp_files(self.checkpoint_dir)
-            resumed_from = ckpt.latest_checkpoint(self.checkpoint_dir)
-        elif resume not in (True, False, None):
-            resumed_from = Path(resume)
-            if not resumed_from.exists():
-                raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint file; pass resume=True to use the "
-                                        "newest checkpoint in out_dir, or resume=False to start fresh")
-        if resumed_from is not None:
-            self.load_checkpoint(resumed_from)
+    def _resume_or_seed(self, resume) -> None:
+        """Load the checkpoint ``resume`` points to, or seed every RNG if this is a fresh run."""
+        path = self._checkpoint_to_resume(resume)
+        if path is not None:
+            self.load_checkpoint(path)
             if self.rank == 0 and self.metrics_path is not None:
                 _truncate_log(self.metrics_path, self.step)
         elif self.step == 0:
             _seed_everything(self.seed + self.rank)
             self.generator.manual_seed(self.seed * 1_000_003 + self.rank)
 
+    def _checkpoint_to_resume(self, resume) -> Path | None:
+        """``True``: the newest checkpoint in ``out_dir`` (if any); ``False``/``None``: none; else that file."""
+        if resume is True and self.checkpoint_dir is not None:
+            if self.rank == 0:
+                _remove_stale_temp_files(self.checkpoint_dir)
+            return ckpt.latest_checkpoint(self.checkpoint_dir)
+        if resume in (True, False, None):
+            return None
+        if not Path(resume).exists():
+            raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint file; pass resume=True to use the "
+                                    "newest checkpoint in out_dir, or resume=False to start fresh")
+        return Path(resume)
+
+    def _run_steps(self, steps: int, time_limit_s: float | None) -> tuple[dict, str]:
+        """Step until ``steps`` (or the time limit); returns the last metric record and ``stopped_by``."""
         module = self._wrapped_module()
         self.model.train()
-        bar = tqdm(total=steps, initial=self.step, disable=not (self.progress and self.rank == 0),
+        bar = tqdm(total=steps, initial=self.step, disable=not (self.config.log.progress and self.rank == 0),
                    dynamic_ncols=True, desc=type(self.model).__name__)
-        acc: dict[str, float] = {}
-        acc_n = 0
-        last = {}
+        window, last = _MetricWindow(), {}
         t0 = time.perf_counter()
-        stopped_by = "steps"
         try:
             while self.step < steps:
-                batch = _to_device(self._data.next_batch(), self.device)
-                metrics = self._train_step(module, batch)
+                window.add(self._train_step(module, _to_device(self._data.next_batch(), self.device)))
                 self.step += 1
                 bar.update(1)
                 out_of_time = time_limit_s is not None and self._agree(time.perf_counter() - t0 >= time_limit_s)
                 final = self.step == steps or out_of_time
-                if metrics is not None:
-                    for k, v in metrics.items():
-                        acc[k] = acc.get(k, 0.0) + v
-                    acc_n += 1
-                if self.step % self.log_every == 0 or final:
-                    last = self._log(acc, acc_n, time.perf_counter() - t0)
+                if _due(self.step, self.config.log.every, final):
+                    last = self._log(window.sums, window.count, time.perf_counter() - t0)
                     bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4g}", refresh=False)
-                    acc, acc_n = {}, 0
-                if self.eval_fn is not None and ((self.eval_every and self.step % self.eval_every == 0) or final):
-                    self._evaluate()
-                if self.out_dir is not None and ((self.checkpoint_every and self.step % self.checkpoint_every == 0)
-                                                 or final):
-                    self.save_checkpoint()
+                    window = _MetricWindow()
+                self._evaluate_and_checkpoint(final)
                 if out_of_time and self.step < steps:
-                    stopped_by = "time_limit"
-                    break
+                    return last, "time_limit"
         finally:
             bar.close()
-        D.barrier()
-        return {"step": self.step, "skipped_steps": self.skipped_steps, "loss": last.get("loss"),
-                "eval": dict(self.last_eval), "stopped_by": stopped_by}
+        return last, "steps"
+
+    def _evaluate_and_checkpoint(self, final: bool) -> None:
+        """Evaluate every ``eval_every`` and checkpoint every ``checkpoint_every`` steps, and after the last one."""
+        if self.config.log.eval_fn is not None and _due(self.step, self.config.log.eval_every, final):
+            self._evaluate()
+        if self.out_dir is not None and _due(self.step, self.config.checkpoint.every, final):
+            self.save_checkpoint()
 
     # ------------------------------------------------------------------ one step
     def _compute(self, model, batch):
@@ -347,7 +301,7 @@ class Trainer:
 
                 ids = [self.device.index] if self.device.type == "cuda" else None
                 module = DistributedDataParallel(module, device_ids=ids,
-                                                 find_unused_parameters=self.find_unused_parameters)
+                                                 find_unused_parameters=self.config.runtime.find_unused_parameters)
             self._wrapped = module
         return self._wrapped
 
@@ -380,8 +334,8 @@ class Trainer:
             return None
         self.consecutive_skips = 0
         grad_norm = None
-        if self.clip_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
+        if self.config.optim.clip_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.clip_grad_norm)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -417,22 +371,24 @@ class Trainer:
             what.append(first)
         message = f"non-finite training step {self.step + 1}: " + "; ".join(what)
         self.optimizer.zero_grad(set_to_none=True)
-        if self.nonfinite == "raise":
+        guard = self.config.guard
+        if guard.nonfinite == "raise":
             raise NonFiniteError(message + ". The weights were not updated by this step.")
         self.skipped_steps += 1
         self.consecutive_skips += 1
         if self.rank == 0:
             warnings.warn(message + " -- step skipped, weights unchanged", RuntimeWarning, stacklevel=3)
-        if self.consecutive_skips >= self.max_consecutive_skips:
+        if self.consecutive_skips >= guard.max_consecutive_skips:
             raise NonFiniteError(f"{self.consecutive_skips} consecutive non-finite steps (max_consecutive_skips="
-                                 f"{self.max_consecutive_skips}); last: {message}. Lower the learning rate, clip "
+                                 f"{guard.max_consecutive_skips}); last: {message}. Lower the learning rate, clip "
                                  "gradients, or check the data")
 
     def _make_scheduler(self, steps: int):
-        if self._scheduler_factory is not None:
+        optim = self.config.optim
+        if optim.scheduler is not None:
             # built once: the factory's schedule does not depend on ``steps``
-            return self.scheduler if self.scheduler is not None else self._scheduler_factory(self.optimizer)
-        warmup, kind, total = self._warmup, self._schedule, max(steps, 1)
+            return self.scheduler if self.scheduler is not None else optim.scheduler(self.optimizer)
+        warmup, kind, total = optim.warmup_steps, optim.schedule, max(steps, 1)
 
         def factor(i: int) -> float:
             if warmup and i < warmup:
@@ -484,12 +440,12 @@ class Trainer:
     def _evaluate(self) -> None:
         if self.rank != 0:
             return
-        use_ema = self.ema is not None and self.eval_with_ema
+        use_ema = self.ema is not None and self.config.log.eval_with_ema
         ctx = self.ema.swapped_into(self.model) if use_ema else contextlib.nullcontext()
         self.model.eval()
         try:
             with ctx:
-                result = self.eval_fn(self.model)
+                result = self.config.log.eval_fn(self.model)
         finally:
             self.model.train()
         if not isinstance(result, Mapping):
@@ -538,7 +494,7 @@ class Trainer:
             path = ckpt.checkpoint_path(self.checkpoint_dir, self.step)
         path = ckpt.atomic_save(state, path)
         if self.checkpoint_dir is not None and Path(path).parent == self.checkpoint_dir:
-            for _, old in ckpt.list_checkpoints(self.checkpoint_dir)[:-self.keep_checkpoints]:
+            for _, old in ckpt.list_checkpoints(self.checkpoint_dir)[:-self.config.checkpoint.keep]:
                 old.unlink(missing_ok=True)
         return path
 
@@ -566,8 +522,8 @@ class Trainer:
         self.skipped_steps, self.consecutive_skips = c["skipped_steps"], c["consecutive_skips"]
         self.amp_overflows = c["amp_overflows"]
         self.step = int(state["step"])
-        if state.get("total_steps") not in (None, self.total_steps) and self._scheduler_factory is None \
-                and self._schedule != "constant":
+        if state.get("total_steps") not in (None, self.total_steps) and self.config.optim.scheduler is None \
+                and self.config.optim.schedule != "constant":
             warnings.warn(f"{path} was written for steps={state['total_steps']}, this run has "
                           f"steps={self.total_steps}: the LR schedule differs from the original run", stacklevel=2)
         per_rank = state["per_rank"]
@@ -590,6 +546,32 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------------------- helpers
+class _MetricWindow:
+    """Running sums of the step metrics since the last log record (steps skipped by a guard add nothing)."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, metrics: dict | None) -> None:
+        if metrics is None:
+            return
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+
+
+def _due(step: int, every: int | None, final: bool) -> bool:
+    """Whether a periodic action (every ``every`` steps, ``None``: never) runs after ``step``; always if ``final``."""
+    return final or (every is not None and step % every == 0)
+
+
+def _process_group(distributed) -> tuple[int, int]:
+    """``(rank, world_size)``: ``"auto"`` starts the group ``torchrun`` describes; ``False`` is one process."""
+    rank_size = D.init_distributed() if distributed == "auto" else (D.rank(), D.world_size())
+    return (0, 1) if distributed is False else rank_size
+
+
 def _split_loss(out):
     if isinstance(out, Mapping):
         if "loss" not in out:

@@ -167,3 +167,16 @@ _SLAB = torch.rand(2000, 3, generator=torch.Generator().manual_seed(1), dtype=to
 def test_invariance_property(element):
     """Hypothesis searches E(3) x dilations (shrinking toward simple elements) for a change of D2."""
     assert_invariant(_d2, (_SLAB,), None, ("positions",), element=element)
+
+
+def test_automatic_window_lies_in_the_first_longest_admissible_run():
+    from equigen.metrics.dimension import _longest_run
+
+    assert _longest_run(np.array([1, 1, 0, 1, 1, 1, 0, 1, 1, 1], dtype=bool)) == (3, 6)  # ties: the first
+    assert _longest_run(np.ones(4, dtype=bool)) == (0, 4)
+    x = np.random.default_rng(2).random((6000, 2))
+    d = correlation_dimension(x, min_decades=0.5)
+    admissible = (d.pairs >= 1000) & (d.C <= 0.03)
+    a, b = _longest_run(admissible)
+    assert d.fit_mask.sum() >= 2 and admissible[d.fit_mask].all()
+    assert a <= np.flatnonzero(d.fit_mask)[0] and np.flatnonzero(d.fit_mask)[-1] < b
