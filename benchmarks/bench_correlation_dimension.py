@@ -81,7 +81,7 @@ def main():
         x = pts[:n]
         res, sec = timed(lambda x=x: correlation_dimension(x), args.repeats if n <= 10**4 else 1)
         rows.append({"N": n, "equigen_s": sec, "D2": float(res), "fit_range": list(res.fit_range),
-                     "n_reference": res.n_reference})
+                     "num_reference": res.num_reference})
         print(f"equigen N={n:>8}: {sec:8.2f} s  D2={float(res):.4f}  range={res.fit_range}", flush=True)
 
     comparison = None
@@ -92,7 +92,7 @@ def main():
         else:
             n = 10**4
             x = pts[:n]
-            ours = correlation_dimension(x, n_reference=None)  # exact counts, all points as references
+            ours = correlation_dimension(x, num_reference=None)  # exact counts, all points as references
             lo, hi = ours.fit_range
             rvals = ours.radii[ours.fit_mask]
 
@@ -107,8 +107,8 @@ def main():
             c_nolds = np.exp(log_c)
             c_corrected = c_nolds - 1.0 / (n - 1)
             d_corrected = float(np.polyfit(log_r, np.log(c_corrected), 1)[0])
-            c_ours, _, _ = correlation_sum(x, rvals, n_reference=None)
-            _, ours_s = timed(lambda: correlation_dimension(x, lo, hi, n_radii=len(rvals), n_reference=None),
+            c_ours, _, _ = correlation_sum(x, rvals, num_reference=None)
+            _, ours_s = timed(lambda: correlation_dimension(x, lo, hi, num_radii=len(rvals), num_reference=None),
                               args.repeats)
             comparison = {
                 "N": n, "fit_range": [lo, hi], "radii": len(rvals),

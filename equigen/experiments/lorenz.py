@@ -191,7 +191,7 @@ class Lorenz(Experiment):
                 d_auto = None
                 run.result.notes.append(f"{name}: automatic D2 failed: {err}")
         # one count on a fine grid; every slope below is a least-squares fit over part of it
-        grid = correlation_dimension(x64, lo / 20, 20 * hi, n_radii=64, seed=seed)
+        grid = correlation_dimension(x64, lo / 20, 20 * hi, num_radii=64, seed=seed)
         row = {"samples": name, "n": len(x), "D2_data_range": _safe_slope(grid, lo, hi),
                "slope_fine_[lo/5,lo]": _safe_slope(grid, lo / 5, lo),
                "D2_auto": float(d_auto) if d_auto is not None else None,

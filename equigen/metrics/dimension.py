@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+from equigen.core.deprecation import renamed_kwargs
+
 __all__ = ["CorrelationDimension", "correlation_dimension", "correlation_sum"]
 
 
@@ -38,7 +40,7 @@ class CorrelationDimension:
         C: ``(K,)`` correlation sums (fraction of pairs with distance ``<= r``).
         pairs: ``(K,)`` number of counted (reference, other) ordered pairs with distance ``<= r``.
         slopes: ``(K,)`` local slopes ``d log C / d log r`` (NaN where ``C == 0``).
-        n_points, n_reference: number of points and of reference points.
+        n_points, num_reference: number of points and of reference points.
         rule: how the fit range was chosen (``"auto"`` or ``"given"``), with the parameters.
     """
 
@@ -50,7 +52,7 @@ class CorrelationDimension:
     pairs: np.ndarray = field(repr=False)
     slopes: np.ndarray = field(repr=False)
     n_points: int = 0
-    n_reference: int = 0
+    num_reference: int = 0
     rule: str = ""
 
     def __float__(self) -> float:
@@ -79,7 +81,7 @@ class CorrelationDimension:
                 "fit_range": [float(v) for v in self.fit_range], "radii": self.radii.tolist(),
                 "C": self.C.tolist(), "pairs": self.pairs.tolist(),
                 "slopes": [None if not np.isfinite(s) else float(s) for s in self.slopes],
-                "n_points": self.n_points, "n_reference": self.n_reference, "rule": self.rule}
+                "n_points": self.n_points, "num_reference": self.num_reference, "rule": self.rule}
 
 
 def _as_points(points) -> np.ndarray:
@@ -107,22 +109,23 @@ def _as_points(points) -> np.ndarray:
     return x
 
 
-def _reference_indices(n: int, n_reference: int | None, seed) -> np.ndarray:
-    if n_reference is None or n_reference >= n:
+def _reference_indices(n: int, num_reference: int | None, seed) -> np.ndarray:
+    if num_reference is None or num_reference >= n:
         return np.arange(n)
-    if isinstance(n_reference, bool) or not isinstance(n_reference, (int, np.integer)) or n_reference < 2:
-        raise ValueError(f"n_reference must be an integer >= 2 or None, got {n_reference!r}")
+    if isinstance(num_reference, bool) or not isinstance(num_reference, (int, np.integer)) or num_reference < 2:
+        raise ValueError(f"num_reference must be an integer >= 2 or None, got {num_reference!r}")
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=int(n_reference), replace=False))
+    return np.sort(rng.choice(n, size=int(num_reference), replace=False))
 
 
-def correlation_sum(points, radii, *, n_reference: int | None = 20000, seed: int = 0):
+@renamed_kwargs(n_reference="num_reference")
+def correlation_sum(points, radii, *, num_reference: int | None = 20000, seed: int = 0):
     """Correlation sums ``C(r)`` at the given radii and the pair counts behind them.
 
     Args:
         points: ``(N, d)`` array or tensor (any units); converted to float64.
         radii: ``(K,)`` positive radii, in the units of ``points``.
-        n_reference: number of reference points (random subset, seeded by ``seed``); ``None`` uses
+        num_reference: number of reference points (random subset, seeded by ``seed``); ``None`` uses
             all points (exact ``C(r)``; cost grows with ``N^2 C(r)`` at large radii).
 
     Returns ``(C, pairs, n_reference_used)``: ``C`` has shape ``(K,)``; ``pairs[k]`` counts ordered
@@ -136,7 +139,7 @@ def correlation_sum(points, radii, *, n_reference: int | None = 20000, seed: int
     n = len(x)
     if n < 2:
         raise ValueError(f"need at least 2 points for a correlation sum, got {n}")
-    idx = _reference_indices(n, n_reference, seed)
+    idx = _reference_indices(n, num_reference, seed)
     tree = cKDTree(x)
     ref_tree = tree if len(idx) == n else cKDTree(x[idx])
     counts = ref_tree.count_neighbors(tree, r).astype(np.float64) - len(idx)  # drop self-pairs
@@ -198,8 +201,9 @@ def _local_slopes(radii: np.ndarray, C: np.ndarray) -> np.ndarray:
         return np.gradient(logc, np.log(radii))
 
 
+@renamed_kwargs(n_radii="num_radii", n_reference="num_reference")
 def correlation_dimension(points, r_min: float | None = None, r_max: float | None = None, *,
-                          n_radii: int = 48, n_reference: int | None = 20000, min_pairs: int = 1000,
+                          num_radii: int = 48, num_reference: int | None = 20000, min_pairs: int = 1000,
                           max_c: float = 0.03, min_decades: float = 0.8, pair_budget: float = 2e7,
                           seed: int = 0) -> CorrelationDimension:
     """Correlation dimension ``D2`` of a point set (Grassberger & Procaccia 1983).
@@ -207,12 +211,12 @@ def correlation_dimension(points, r_min: float | None = None, r_max: float | Non
     Args:
         points: ``(N, d)`` array or tensor of points (``(N,)`` means 1-D points), any units.
         r_min, r_max: fit range in the units of ``points``. Both given: ``C(r)`` is counted at
-            ``n_radii`` log-spaced radii in ``[r_min, r_max]`` and the slope fitted over all of them.
+            ``num_radii`` log-spaced radii in ``[r_min, r_max]`` and the slope fitted over all of them.
             Both ``None``: automatic rule below. (Give both or neither.)
-        n_radii: number of radii; in the automatic mode they are log-spaced between a small quantile
+        num_radii: number of radii; in the automatic mode they are log-spaced between a small quantile
             of nearest-neighbour distances and twice the largest distance from the centroid.
-        n_reference: reference points for the counts (random subset seeded by ``seed``; ``None``:
-            all). ``C(r)`` stays unbiased; its noise at small ``r`` grows as ``n_reference`` shrinks.
+        num_reference: reference points for the counts (random subset seeded by ``seed``; ``None``:
+            all). ``C(r)`` stays unbiased; its noise at small ``r`` grows as ``num_reference`` shrinks.
         min_pairs: automatic rule, lower end: radii with fewer than this many counted pairs are
             too noisy (relative error of ``C`` about ``1/sqrt(pairs)``) and excluded.
         max_c: automatic rule, upper end: radii where ``C(r) > max_c`` feel the finite extent of the
@@ -246,13 +250,13 @@ def correlation_dimension(points, r_min: float | None = None, r_max: float | Non
         >>> round(float(d), 1)
         3.0
     """
-    x, idx = _checked_inputs(points, r_min, r_max, n_radii, n_reference, max_c, min_decades, pair_budget, seed)
+    x, idx = _checked_inputs(points, r_min, r_max, num_radii, num_reference, max_c, min_decades, pair_budget, seed)
     tree = cKDTree(x)
     # the radii: spanning the given range, or from the set's own distances
     if r_min is not None:
-        radii, rule = _given_radii(r_min, r_max, n_radii)
+        radii, rule = _given_radii(r_min, r_max, num_radii)
     else:
-        radii, rule = _auto_radii(x, tree, idx, n_radii, min_pairs, max_c, min_decades)
+        radii, rule = _auto_radii(x, tree, idx, num_radii, min_pairs, max_c, min_decades)
     # pair counts, correlation sums and local slopes at every radius
     C, pairs = _count(x, tree, idx, radii, pair_budget, seed)
     slopes = _local_slopes(radii, C)
@@ -269,14 +273,14 @@ def correlation_dimension(points, r_min: float | None = None, r_max: float | Non
 
 
 # ---------------------------------------------------------------------------------- steps of correlation_dimension
-def _checked_inputs(points, r_min, r_max, n_radii, n_reference, max_c, min_decades, pair_budget, seed):
+def _checked_inputs(points, r_min, r_max, num_radii, num_reference, max_c, min_decades, pair_budget, seed):
     """The points as float64 ``(N, d)`` and the reference indices, after checking every option."""
     x = _as_points(points)
     n = len(x)
     if n < 3:
         raise ValueError(f"points: need at least 3 points to fit a correlation dimension, got {n}")
-    if isinstance(n_radii, bool) or not isinstance(n_radii, (int, np.integer)) or n_radii < 4:
-        raise ValueError(f"n_radii must be an integer >= 4, got {n_radii!r}")
+    if isinstance(num_radii, bool) or not isinstance(num_radii, (int, np.integer)) or num_radii < 4:
+        raise ValueError(f"num_radii must be an integer >= 4, got {num_radii!r}")
     if (r_min is None) != (r_max is None):
         raise ValueError("give both r_min and r_max (a fit range), or neither (automatic range)")
     if not 0 < max_c <= 1:
@@ -286,20 +290,20 @@ def _checked_inputs(points, r_min, r_max, n_radii, n_reference, max_c, min_decad
     if np.all(x == x[0]):
         raise ValueError(f"points: all {n} points are identical (duplicates only); the correlation sum has no "
                          "scale and no dimension can be fitted")
-    idx = _reference_indices(n, n_reference, seed)
+    idx = _reference_indices(n, num_reference, seed)
     if not pair_budget >= 1e4:
         raise ValueError(f"pair_budget must be >= 1e4, got {pair_budget!r}")
     return x, idx
 
 
-def _given_radii(r_min, r_max, n_radii):
-    """``n_radii`` log-spaced radii spanning the given fit range, and the rule's description."""
+def _given_radii(r_min, r_max, num_radii):
+    """``num_radii`` log-spaced radii spanning the given fit range, and the rule's description."""
     if not (np.isfinite(r_min) and np.isfinite(r_max) and 0 < r_min < r_max):
         raise ValueError(f"need 0 < r_min < r_max (finite), got r_min={r_min!r}, r_max={r_max!r}")
-    return np.geomspace(r_min, r_max, n_radii), f"given range [{r_min:g}, {r_max:g}]"
+    return np.geomspace(r_min, r_max, num_radii), f"given range [{r_min:g}, {r_max:g}]"
 
 
-def _auto_radii(x, tree, idx, n_radii, min_pairs, max_c, min_decades):
+def _auto_radii(x, tree, idx, num_radii, min_pairs, max_c, min_decades):
     """Log-spaced radii from the 1% quantile of nearest-neighbour distances to twice the set's radius.
 
     Built from distances, so the grid moves with rotations/translations and scales with dilations.
@@ -315,7 +319,7 @@ def _auto_radii(x, tree, idx, n_radii, min_pairs, max_c, min_decades):
     if not hi > lo:
         raise ValueError("points: the set has no spread of distances to fit a dimension on")
     rule = f"auto (min_pairs={min_pairs}, max_c={max_c:g}, min_decades={min_decades:g})"
-    return np.geomspace(lo, hi, n_radii), rule
+    return np.geomspace(lo, hi, num_radii), rule
 
 
 def _given_fit_mask(pairs, r_min, r_max):

@@ -66,7 +66,7 @@ def test_correlation_sum_matches_brute_force(rng):
     x = rng.normal(size=(400, 3))
     x = np.r_[x, x[:5]]  # coincident distinct points count as pairs at distance 0
     radii = np.array([0.05, 0.2, 0.5, 1.0, 3.0])
-    C, pairs, m = correlation_sum(x, radii, n_reference=None)
+    C, pairs, m = correlation_sum(x, radii, num_reference=None)
     d = pdist(x)
     n = len(x)
     expect = np.array([2 * np.sum(d <= r) for r in radii], dtype=float)
@@ -78,8 +78,8 @@ def test_correlation_sum_matches_brute_force(rng):
 def test_subsampled_counts_are_unbiased(rng):
     """Reference subsets and the pair budget change the noise of C(r), not its value."""
     x = rng.random((6000, 3))
-    exact = correlation_dimension(x, 0.02, 0.3, n_reference=None, pair_budget=1e12)
-    cheap = correlation_dimension(x, 0.02, 0.3, n_reference=1000, pair_budget=1e5, seed=5)
+    exact = correlation_dimension(x, 0.02, 0.3, num_reference=None, pair_budget=1e12)
+    cheap = correlation_dimension(x, 0.02, 0.3, num_reference=1000, pair_budget=1e5, seed=5)
     np.testing.assert_allclose(cheap.C, exact.C, rtol=0.08)
     assert abs(float(cheap) - float(exact)) < 0.05
 
@@ -106,7 +106,7 @@ def test_accepts_tensors_and_1d(rng):
 
 
 def _d2(pos):
-    d = correlation_dimension(pos, n_reference=1000, min_pairs=200, min_decades=0.5)
+    d = correlation_dimension(pos, num_reference=1000, min_pairs=200, min_decades=0.5)
     return torch.tensor(float(d), dtype=pos.dtype)
 
 
@@ -147,8 +147,8 @@ def test_bad_input(points, kwargs, match):
 def test_bad_types():
     with pytest.raises(TypeError, match="points"):
         correlation_dimension(np.array([["a", "b"]] * 10))
-    with pytest.raises(ValueError, match="n_reference"):
-        correlation_dimension(np.random.default_rng(0).random((100, 3)), n_reference=1)
+    with pytest.raises(ValueError, match="num_reference"):
+        correlation_dimension(np.random.default_rng(0).random((100, 3)), num_reference=1)
 
 
 def test_float_and_repr():
@@ -180,3 +180,11 @@ def test_automatic_window_lies_in_the_first_longest_admissible_run():
     a, b = _longest_run(admissible)
     assert d.fit_mask.sum() >= 2 and admissible[d.fit_mask].all()
     assert a <= np.flatnonzero(d.fit_mask)[0] and np.flatnonzero(d.fit_mask)[-1] < b
+
+
+def test_renamed_keywords_warn_and_give_the_same_result():
+    x = np.random.default_rng(3).random((400, 2))
+    new = correlation_dimension(x, 0.05, 0.5, num_radii=8, num_reference=100)
+    with pytest.warns(DeprecationWarning, match="use num_radii="):
+        old = correlation_dimension(x, 0.05, 0.5, n_radii=8, n_reference=100)
+    assert old.dimension == new.dimension and old.num_reference == new.num_reference == 100
