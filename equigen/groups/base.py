@@ -88,6 +88,16 @@ def _order(part) -> int:
     return getattr(type(part), "order", Part.order)
 
 
+def _same(a, b) -> bool:
+    """Equal attribute values (tensors compared exactly; values that cannot be compared differ)."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
 class Element:
     """A group element: acts on tensors by kind, composes (``g @ h``: ``h`` first) and inverts."""
 
@@ -124,7 +134,7 @@ class Element:
 
     def is_simple(self) -> bool:
         """True when every part is simple (:meth:`Part.is_simple`)."""
-        return all(p.is_simple() for p in self.parts)
+        return all(p.is_simple() for p in self.parts if isinstance(p, Part))
 
     def act(self, x: torch.Tensor, kind: Kind, *, num_nodes: int | None = None,
             batch: torch.Tensor | None = None) -> torch.Tensor:
@@ -208,9 +218,8 @@ class Group:
         if other is self:
             return True
         mine, theirs = vars(self), vars(other)
-        return type(other) is type(self) and mine.keys() == theirs.keys() and all(
-            torch.equal(a, b) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) else a == b
-            for a, b in ((mine[k], theirs[k]) for k in mine))
+        return (type(other) is type(self) and mine.keys() == theirs.keys()
+                and all(_same(mine[k], theirs[k]) for k in mine))
 
     def elements_strategy(self):
         """A hypothesis strategy drawing elements: the edge cases, then seeded samples.
@@ -310,7 +319,8 @@ def per_graph(elements, label: str | None = None) -> Element:
     parts, stacked = [], False
     for part in first.parts:
         same = [e.part(type(part)) for e in elements]
-        batched = type(part).stack(same) if all(p is not None for p in same) else None
+        stack = getattr(type(part), "stack", None)
+        batched = stack(same) if stack is not None and all(p is not None for p in same) else None
         stacked = stacked or batched is not None
         parts.append(part if batched is None else batched)
     return Element(*parts, label=label) if stacked else first
