@@ -18,11 +18,10 @@ from equigen.conformance.adapters import (
     Output,
     Reflections,
     adapter_from_declared,
-    adapters,
     declared_adapters,
-    get_adapter,
     register,
 )
+from equigen.conformance.registry import adapters, get_adapter
 from equigen.conformance.report import (
     Cell,
     ConformanceReport,

@@ -41,13 +41,12 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from equigen.groups import (
+    O3,
     SO3,
     Element,
-    EuclideanGroup,
     EuclideanPart,
     Group,
     Permutations,
-    ProductGroup,
     Translations,
     haar_orthogonal,
 )
@@ -62,8 +61,7 @@ __all__ = [
     "Reflections",
     "SYMMETRIES",
     "register",
-    "get_adapter",
-    "adapters",
+    "registered",
     "adapter_from_declared",
     "declared_adapters",
 ]
@@ -375,6 +373,11 @@ def _molecules(draw, adapter: Adapter, dtype):
 _REGISTRY: dict[str, Adapter] = {}
 
 
+def registered() -> dict[str, Adapter]:
+    """The adapters registered so far, by name (:mod:`equigen.conformance.registry` adds the built-in ones)."""
+    return dict(_REGISTRY)
+
+
 def register(adapter: Adapter) -> Adapter:
     """Add an adapter to the registry (its name must be new)."""
     if not isinstance(adapter, Adapter):
@@ -385,48 +388,24 @@ def register(adapter: Adapter) -> Adapter:
     return adapter
 
 
-def _load_builtin():
-    importlib.import_module("equigen.conformance.models")
-
-
-def get_adapter(name: str) -> Adapter:
-    """The adapter called ``name``: registered (e.g. ``"pyg.SchNet"``) or an equigen layer declaring
-    its symmetry (e.g. ``"equigen.EGNN"``)."""
-    _load_builtin()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    declared = {a.name: a for a in declared_adapters()}
-    if name not in declared:
-        raise ValueError(f"no conformance adapter named {name!r}; known: "
-                         f"{', '.join(sorted(_REGISTRY) + sorted(declared))}")
-    return declared[name]
-
-
-def adapters(*, include_controls: bool = True) -> list[Adapter]:
-    """Every registered adapter, in registration order."""
-    _load_builtin()
-    return [a for a in _REGISTRY.values() if include_controls or not a.control]
-
-
 # -------------------------------------------------------------------------------------
 # equigen's own layers (they declare `symmetry` and `symmetry_example`)
 # -------------------------------------------------------------------------------------
 
 
+#: A declared factor gets a column when it includes this group (reflections: all of O(3)).
+_COLUMN_SUBGROUPS: dict[str, Callable[[], Group]] = {
+    "rotation": SO3,
+    "reflection": O3,
+    "translation": lambda: Translations(3),
+    "permutation": Permutations,
+}
+
+
 def _columns_of(group: Group) -> tuple:
-    factors = group.factors if isinstance(group, ProductGroup) else (group,)
-    cols = []
-    for f in factors:
-        if isinstance(f, EuclideanGroup) and f.dim == 3:
-            if f.rotations in ("proper", "improper"):
-                cols.append("rotation")
-            if f.rotations == "improper":
-                cols.append("reflection")
-            if f.translations:
-                cols.append("translation")
-        elif isinstance(f, Permutations):
-            cols.append("permutation")
-    return tuple(cols)
+    """The conformance columns a declared group claims, factor by factor (:meth:`Group.includes`)."""
+    subgroups = {col: make() for col, make in _COLUMN_SUBGROUPS.items()}
+    return tuple(col for f in group.factors for col, sub in subgroups.items() if f.includes(sub))
 
 
 @dataclass

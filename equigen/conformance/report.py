@@ -33,7 +33,8 @@ from pathlib import Path
 import hypothesis
 import torch
 
-from equigen.conformance.adapters import Adapter, DeclaredAdapter, adapters, declared_adapters
+from equigen.conformance.adapters import Adapter, DeclaredAdapter, declared_adapters
+from equigen.conformance.registry import adapters, get_adapter
 from equigen.groups import Element, EuclideanPart, PermutationPart
 from equigen.testing import EquivarianceError, check_equivariant, default_rtol, measure_equivariance
 
@@ -308,8 +309,6 @@ def run_conformance(selected=None, *, dtypes=("float64", "float32"), modes=("eag
         progress: ``callable(str)`` for progress lines.
         checkpoint: ``callable(report)`` called after each adapter (e.g. to save partial results).
     """
-    from equigen.conformance.adapters import get_adapter
-
     if selected is None:
         chosen = adapters() + (declared_adapters() if include_declared else [])
     else:

@@ -37,9 +37,9 @@ import torch
 
 from equigen._configurable import configurable
 from equigen.core.grids import normalize_lengths, squared_wavenumbers
+from equigen.core.spectral import _hermitian_planes, bin_weights, check_field
 from equigen.core.validation import check_finite, check_non_negative_int, check_positive_float, check_positive_int
 from equigen.groups import GridReflections, GridShifts
-from equigen.nn.spectral import _hermitian_planes, bin_weights, check_field
 from equigen.nn.symbols import Conserving, Free, IsotropicPolynomial, RealEven, Symbol, centred_frequencies
 from equigen.symmetry import Symmetry
 

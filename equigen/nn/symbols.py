@@ -33,13 +33,16 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import torch
 
 from equigen._configurable import configurable
-from equigen.core.validation import check_positive_int
+from equigen.core.grids import normalize_lengths
+from equigen.core.spectral import apply_symbol
+from equigen.core.validation import InputTypeError, check_positive_int
 from equigen.groups import GridReflections, GridShifts
 from equigen.symmetry import Symmetry
 
@@ -78,13 +81,10 @@ def centred_frequencies(modes: tuple[int, ...], device=None) -> tuple[torch.Tens
 
 
 def _field_example(make_symbol, *, dtype, generator):
-    """A 2-D SpectralConv (modes (3, 4), grid 9 x 8: odd size and an even Nyquist) with a symbol."""
-    from equigen.nn.spectral import SpectralConv
-
+    """A symbol applied to a 2-D field (modes (3, 4), grid 9 x 8: odd size and an even Nyquist)."""
     symbol = make_symbol()
-    layer = SpectralConv(symbol.in_channels, symbol.out_channels, modes=(3, 4), symbol=symbol, dtype=dtype)
     x = torch.randn(2, symbol.in_channels, 9, 8, generator=generator, dtype=dtype)
-    return layer, (x,)
+    return functools.partial(symbol.apply, modes=(3, 4)), (x,)
 
 
 class Symbol(torch.nn.Module):
@@ -121,6 +121,22 @@ class Symbol(torch.nn.Module):
     @property
     def ndim(self) -> int | None:
         return None if self.modes is None else len(self.modes)
+
+    def apply(self, x: torch.Tensor, modes, lengths=None, *, transform: str = "auto") -> torch.Tensor:
+        """``F^-1[L(n) F x]`` on a real periodic field ``(B, in, *spatial) -> (B, out, *spatial)``.
+
+        ``modes``: one int per spatial axis (frequencies ``|n_i| <= m_i`` are kept); ``lengths``:
+        the period of each axis (default ``2 pi``); ``transform`` as in
+        :func:`equigen.core.spectral.apply_symbol`. Commutes with integer grid shifts (and with
+        reflections for an even symbol).
+        """
+        modes = normalize_modes(modes)
+        lengths = normalize_lengths(2 * math.pi if lengths is None else lengths, len(modes))
+        re, im = self.evaluate(centred_frequencies(modes, device=x.device), lengths)
+        if re.dtype != x.dtype:
+            raise InputTypeError(f"x has dtype {x.dtype} but the layer's symbol is {re.dtype}; convert one of them "
+                                 f"(layer.to({x.dtype}) or x.to({re.dtype}))")
+        return apply_symbol(x, re, im, modes, hermitian=not (self.is_real and self.is_even), transform=transform)
 
 
 def _init_table(shape, scale, generator, dtype, device):

@@ -36,15 +36,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from equigen.groups import (
-    Context,
-    Element,
-    EuclideanGroup,
-    Group,
-    PermutationPart,
-    ProductGroup,
-    per_graph,
-)
+from equigen.groups import Context, Element, Group, PermutationPart, per_graph
 from equigen.kinds import INTEGER_KINDS, is_node_indexed, normalize_kinds
 
 __all__ = [
@@ -410,23 +402,10 @@ def perturbed_parameters(fn, *, seed: int = 0, scale: float = 0.05, floor: float
 # ---------------------------------------------------------------- elements
 
 
-def _euclidean_factor(group) -> bool:
-    if isinstance(group, EuclideanGroup):
-        return True
-    return isinstance(group, ProductGroup) and any(isinstance(f, EuclideanGroup) for f in group.factors)
-
-
 def _per_graph_sample(group: Group, num_graphs: int, generator) -> Element:
-    if isinstance(group, EuclideanGroup):
-        return group.sample(generator=generator, num_graphs=num_graphs)
-    if isinstance(group, ProductGroup):
-        parts = [_per_graph_sample(f, num_graphs, generator) if isinstance(f, EuclideanGroup)
-                 else f.sample(generator=generator) for f in group.factors]
-        result = parts[0]
-        for p in parts[1:]:
-            result = result.compose(p)
-        return result
-    raise ValueError(f"per_graph=True needs a Euclidean group (or a product with one), got {group}")
+    if not group.per_graph_sampling:
+        raise ValueError(f"per_graph=True needs a Euclidean group (or a product with one), got {group}")
+    return group.sample(generator=generator, num_graphs=num_graphs)
 
 
 def _per_graph_edge_cases(group: Group, num_graphs: int) -> list:
@@ -456,7 +435,7 @@ def _elements(group: Group, element, trials: int, seed: int, per_graph_mode, inp
         num_graphs = _num_graphs(batch) or 1
         return [_per_graph_sample(group, num_graphs, gen) for _ in range(max(trials, 1))]
     out = list(group.edge_cases()) + [group.sample(generator=gen) for _ in range(trials)]
-    if per_graph_mode is None and batch is not None and _euclidean_factor(group) and _num_graphs(batch) >= 2:
+    if per_graph_mode is None and batch is not None and group.per_graph_sampling and _num_graphs(batch) >= 2:
         num_graphs = _num_graphs(batch)
         out += _per_graph_edge_cases(group, num_graphs)
         out += [_per_graph_sample(group, num_graphs, gen) for _ in range(max(2, trials // 2))]

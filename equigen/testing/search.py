@@ -31,7 +31,6 @@ from equigen.groups import Context, Element, Group, PermutationPart, per_graph
 from equigen.kinds import is_node_indexed, normalize_kinds
 from equigen.testing.assertions import (
     EquivarianceError,
-    _euclidean_factor,
     _measure,
     _num_graphs,
     assert_equivariant,
@@ -150,7 +149,7 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
         raise TypeError(f"group must be an equigen.groups.Group such as SE3(), got {group!r}")
     strategy = element_strategy(group) if elements is None else elements
     failures = []
-    batched = per_graph_elements and _euclidean_factor(group)
+    batched = per_graph_elements and group.per_graph_sampling
 
     def probe(x, g, data):
         x = one_dtype(x if isinstance(x, tuple) else (x,), fn)

@@ -17,21 +17,7 @@ from hypothesis import strategies as st
 
 from equigen.core.grids import integer_frequencies
 from equigen.geometry import radius_graph
-from equigen.groups import (
-    Dilations,
-    Element,
-    EuclideanGroup,
-    EuclideanPart,
-    GridPart,
-    GridReflections,
-    GridShifts,
-    Group,
-    PermutationPart,
-    Permutations,
-    ProductGroup,
-    haar_orthogonal,
-    rotation_in_plane,
-)
+from equigen.groups import Element, Group
 
 __all__ = [
     "elements",
@@ -56,153 +42,26 @@ def _strategy(value):
 # --------------------------------------------------------------------------------------
 
 
-def _planes(n: int):
-    if n == 3:
-        return [(1, 2), (2, 0), (0, 1)]
-    return [(i, j) for i in range(n) for j in range(i + 1, n)]
-
-
-def _rotations(n: int, improper: bool) -> st.SearchStrategy:
-    eye = torch.eye(n, dtype=torch.float64)
-    planes = _planes(n)
-    options = [st.just(eye)]
-    if n >= 2:
-        options += [
-            st.sampled_from(planes).map(lambda p: rotation_in_plane(n, *p, math.pi)),
-            st.sampled_from(planes).map(lambda p: rotation_in_plane(n, *p, math.pi / 2)),
-        ]
-    if improper:
-        reflections = []
-        for k in range(n):
-            r = eye.clone()
-            r[k, k] = -1
-            reflections.append(r)
-        options += [st.sampled_from(reflections), st.just(-eye)]
-    if n >= 2:
-        options += [
-            st.tuples(st.sampled_from(planes), st.floats(-math.pi, math.pi, allow_nan=False))
-            .map(lambda pa: rotation_in_plane(n, *pa[0], pa[1])),
-            st.tuples(st.sampled_from(planes), st.floats(1e-9, 1e-3))
-            .map(lambda pa: rotation_in_plane(n, *pa[0], pa[1])),
-            st.integers(0, 2**32 - 1).map(
-                lambda s: haar_orthogonal(n, proper=True, generator=torch.Generator().manual_seed(s))),
-        ]
-    if improper:
-        options.append(st.integers(0, 2**32 - 1).map(
-            lambda s: haar_orthogonal(n, proper=False, generator=torch.Generator().manual_seed(s))))
-    return st.one_of(*options)
-
-
-def _translations(n: int, scale: float) -> st.SearchStrategy:
-    units = []
-    for k in range(n):
-        u = torch.zeros(n, dtype=torch.float64)
-        u[k] = 1.0
-        units.append(u)
-    big = max(scale, 1e3)
-    return st.one_of(
-        st.just(torch.zeros(n, dtype=torch.float64)),
-        st.sampled_from(units),
-        st.lists(st.floats(-big, big, allow_nan=False), min_size=n, max_size=n)
-        .map(lambda v: torch.tensor(v, dtype=torch.float64)),
-    )
-
-
-def _euclidean(group: EuclideanGroup) -> st.SearchStrategy:
-    n = group.dim
-    rot = (st.just(torch.eye(n, dtype=torch.float64)) if group.rotations == "none"
-           else _rotations(n, group.rotations == "improper"))
-    trans = (_translations(n, group.translation_scale) if group.translations
-             else st.just(torch.zeros(n, dtype=torch.float64)))
-    return st.tuples(rot, trans).map(lambda rt: Element(EuclideanPart(rt[0], rt[1])))
-
-
-def _dilations(group: Dilations) -> st.SearchStrategy:
-    lo, hi = group.min_scale, group.max_scale
-    simple = [s for s in (2.0, 0.5) if lo <= s <= hi]
-    options = [st.just(1.0)] if lo <= 1.0 <= hi else []
-    options += [st.sampled_from(simple)] if simple else []
-    options.append(st.floats(lo, hi, allow_nan=False))
-    return st.one_of(*options).map(lambda s: Element(EuclideanPart(scale=s, dim=group.dim)))
-
-
-def _permutations(group: Permutations) -> st.SearchStrategy:
-    rules = st.one_of(
-        st.just(PermutationPart("identity")),
-        st.sampled_from(["swap", "reverse", "roll"]).map(PermutationPart),
-        st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("random", seed=s)),
-        st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("interleave", seed=s)),
-        st.integers(0, 2**31 - 1).map(lambda s: PermutationPart("edges", seed=s)),
-    )
-    return rules.map(Element)
-
-
-def _grid(group, reflections: bool) -> st.SearchStrategy:
-    nd = group.ndim
-    if reflections:
-        signs = st.lists(st.booleans(), min_size=nd, max_size=nd).map(lambda b: [-1 if f else 1 for f in b])
-        return signs.map(lambda s: Element(GridPart(s, [0] * nd)))
-    shift = st.one_of(st.just(0), st.sampled_from([1, -1]), st.integers(-1000, 1000))
-    shifts = st.lists(shift, min_size=nd, max_size=nd)
-    return shifts.map(lambda t: Element(GridPart([1] * nd, t)))
-
-
 def elements(group: Group) -> st.SearchStrategy:
     """Elements of ``group``, shrinking toward simple ones (see the module doc).
 
-    Includes identity, half turns, quarter turns, single reflections, inversion, rotations
-    by any angle in a coordinate plane, near-identity rotations (1e-9..1e-3 rad), Haar
-    rotations, unit and large (up to 1e3) translations, scales, swaps and random
-    permutations, unit and large grid shifts and axis reflections.
+    Each group says how its elements are drawn (:meth:`~equigen.groups.Group.elements_strategy`):
+    identity, half turns, quarter turns, single reflections, inversion, rotations by any angle
+    in a coordinate plane, near-identity rotations (1e-9..1e-3 rad), Haar rotations, unit and
+    large (up to 1e3) translations, scales, swaps and random permutations, unit and large grid
+    shifts and axis reflections. A group without its own strategy draws its edge cases, then
+    seeded samples.
     """
-    if isinstance(group, ProductGroup):
-        return st.tuples(*(elements(f) for f in group.factors)).map(_compose_all)
-    if isinstance(group, EuclideanGroup):
-        return _euclidean(group)
-    if isinstance(group, Dilations):
-        return _dilations(group)
-    if isinstance(group, Permutations):
-        return _permutations(group)
-    if isinstance(group, GridShifts):
-        return _grid(group, reflections=False)
-    if isinstance(group, GridReflections):
-        return _grid(group, reflections=True)
-    if isinstance(group, Group):  # a user's group: its edge cases, then its samples
-        return st.one_of(st.sampled_from(group.edge_cases()),
-                         st.integers(0, 2**32 - 1).map(
-                             lambda s: group.sample(generator=torch.Generator().manual_seed(s))))
-    raise TypeError(f"elements() needs an equigen.groups.Group, got {group!r}")
-
-
-def _compose_all(elems) -> Element:
-    out = elems[0]
-    for e in elems[1:]:
-        out = out.compose(e)
-    return out
+    if not isinstance(group, Group):
+        raise TypeError(f"elements() needs an equigen.groups.Group, got {group!r}")
+    return group.elements_strategy()
 
 
 def is_simple(element: Element) -> bool:
     """True for elements a person reads at a glance: identity, signed permutation matrices
     (axis half/quarter turns, single reflections), translations and scales with entries in
     {0, +-1, 2, 1/2}, swaps / reversals / rolls of nodes, unit grid shifts and axis reflections."""
-    for part in element.parts:
-        if isinstance(part, EuclideanPart):
-            if part.batched:
-                return False
-            r, t = part.rotation, part.translation
-            if not torch.all((r == 0) | (r.abs() == 1)):
-                return False
-            if not torch.all((t == 0) | (t.abs() == 1)):
-                return False
-            if part.scale not in (1.0, 2.0, 0.5):
-                return False
-        elif isinstance(part, PermutationPart):
-            if any(rule in ("random", "explicit", "interleave", "edges") for rule, *_ in part.steps):
-                return False
-        elif isinstance(part, GridPart):
-            if any(abs(t) > 1 for t in part.shifts):
-                return False
-    return True
+    return element.is_simple()
 
 
 # --------------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ def test_size_check_matches_modes(n, m):
 @pytest.mark.parametrize("symbol", ["free", "real_even"])
 def test_partial_dft_equals_fft_path(monkeypatch, last_axis_fft, full_axis_fft, sizes, modes, symbol):
     """The matrix-product transform (retained modes only) and rfftn/irfftn: same values and gradients."""
-    import equigen.nn.spectral as spectral
+    import equigen.core.spectral as spectral
 
     monkeypatch.setattr(spectral, "_LAST_AXIS_FFT", last_axis_fft)
     monkeypatch.setattr(spectral, "_FULL_AXIS_FFT", full_axis_fft)
@@ -308,7 +308,7 @@ def test_weights_are_stored_mode_major():
 
 @pytest.mark.parametrize("n", [1, 2, 5, 8, 9])
 def test_truncated_rfft_has_the_right_first_and_second_derivatives(n):
-    from equigen.nn.spectral import _RfftHead
+    from equigen.core.spectral import _RfftHead
 
     for k in range(1, n // 2 + 2):
         x = torch.randn(3, n, generator=gen(n + k), dtype=F64, requires_grad=True)
