@@ -774,7 +774,7 @@ add("experiments.config.time_budget_negative", "time_budget_s", lambda: _run_cfg
 add("experiments.config.threads_zero", "threads", lambda: _run_cfg(threads=-2))
 add("experiments.config.device_cuda_on_cpu", "device",
     lambda: _run_cfg(device="cuda") if not torch.cuda.is_available() else _run_cfg(device="cuda:99"))
-add("experiments.lorenz.n_train_negative", "n_train", lambda: _cfg("lorenz", n_train=-5))
+add("experiments.lorenz.num_train_negative", "num_train", lambda: _cfg("lorenz", num_train=-5))
 add("experiments.lorenz.vae_steps_float", "vae_steps", lambda: _cfg("lorenz", vae_steps=2.5))
 add("experiments.poisson.lr_nan", "lr", lambda: _cfg("poisson", lr=NAN) if hasattr(_cfg("poisson"), "lr")
     else _cfg("poisson", time_budget_s=NAN))

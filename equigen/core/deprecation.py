@@ -15,7 +15,7 @@ import functools
 import inspect
 import warnings
 
-__all__ = ["renamed_kwargs"]
+__all__ = ["renamed_kwargs", "renamed_fields"]
 
 
 def renamed_kwargs(**renames: str):
@@ -53,5 +53,16 @@ def renamed_kwargs(**renames: str):
 
         wrapper.__renamed_kwargs__ = dict(renames)
         return wrapper
+
+    return decorate
+
+
+def renamed_fields(**renames: str):
+    """Class decorator for dataclasses: :func:`renamed_kwargs` on the generated ``__init__``, so
+    ``Config(old=...)`` keeps working for one release (with a ``DeprecationWarning``)."""
+
+    def decorate(cls):
+        cls.__init__ = renamed_kwargs(**renames)(cls.__init__)
+        return cls
 
     return decorate

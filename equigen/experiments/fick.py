@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from equigen.core.deprecation import renamed_fields
 from equigen.data.heat import heat_exact, heat_finite_difference, heat_pairs, random_smooth_fields
 from equigen.experiments.base import Experiment, ExperimentConfig, save_figure
 from equigen.experiments.registry import register
@@ -41,6 +42,7 @@ LENGTH = 2 * math.pi
 CONSTRAINED = {"isotropic": "IsotropicPolynomial(1)", "conserving": "Conserving(RealEven)", "free": "Free"}
 
 
+@renamed_fields(mlp_epochs="mlp_steps")
 @dataclass
 class FickConfig(ExperimentConfig):
     sizes: tuple = (64, 128)
@@ -53,7 +55,7 @@ class FickConfig(ExperimentConfig):
     rollout_steps: int = 50
     mass_steps: int = 1000
     mlp_hidden: int = 128
-    mlp_epochs: int = 400
+    mlp_steps: int = 400
     mlp_max_pairs: int = 512
     time_budget_s: float = 1200.0
 
@@ -62,7 +64,7 @@ class FickConfig(ExperimentConfig):
         # one grid size (N = 128 costs four times as much in the finite-difference solver, whose
         # sub-steps scale with N^2) and the pair counts that carry the claims; one torch thread: every
         # tensor here is tiny (8 x 64 in the rollouts), where a second intra-op thread only adds overhead
-        return cls(sizes=(64,), pairs=(1, 4, 16, 64, 256), mlp_hidden=64, mlp_epochs=150, mlp_max_pairs=256,
+        return cls(sizes=(64,), pairs=(1, 4, 16, 64, 256), mlp_hidden=64, mlp_steps=150, mlp_max_pairs=256,
                    time_budget_s=40.0, threads=1)
 
     @classmethod
@@ -248,7 +250,7 @@ class Fick(Experiment):
         if len(u0) <= config.mlp_max_pairs:
             t = time.perf_counter()
             g = torch.Generator().manual_seed(seed)
-            mlp = MLPOperator.fit(u0, u1, hidden=config.mlp_hidden, steps=config.mlp_epochs, generator=g)
+            mlp = MLPOperator.fit(u0, u1, hidden=config.mlp_hidden, steps=config.mlp_steps, generator=g)
             yield "MLP", {"step": mlp.step, "D": None, "L": None, "seconds": time.perf_counter() - t}
 
     @staticmethod

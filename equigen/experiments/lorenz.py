@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
+from equigen.core.deprecation import renamed_fields
 from equigen.experiments.base import Experiment, ExperimentConfig, save_figure, training_verdict
 from equigen.experiments.registry import register
 
 
+@renamed_fields(n_train="num_train", n_test="num_test", n_eval="num_eval")
 @dataclass
 class LorenzConfig(ExperimentConfig):
     """Sizes, step caps and the wall-clock budget of the Lorenz experiment.
@@ -32,9 +34,9 @@ class LorenzConfig(ExperimentConfig):
     extra arm "VAE (equal wall-clock)" trains for as long as GAN(d_z=3) did.
     """
 
-    n_train: int = 20000
-    n_test: int = 20000
-    n_eval: int = 50000  # samples drawn from each model for D2
+    num_train: int = 20000
+    num_test: int = 20000
+    num_eval: int = 50000  # samples drawn from each model for D2
     vae_latent_dim: int = 2
     vae_steps: int = 3000
     vae_hidden: int = 128
@@ -57,12 +59,12 @@ class LorenzConfig(ExperimentConfig):
 
     @classmethod
     def quick(cls):
-        return cls(n_train=20000, n_test=10000, n_eval=30000, vae_steps=2500, gan_steps=2500, eval_reserve_s=50.0,
+        return cls(num_train=20000, num_test=10000, num_eval=30000, vae_steps=2500, gan_steps=2500, eval_reserve_s=50.0,
                    time_budget_s=150.0)
 
     @classmethod
     def full(cls):
-        return cls(n_train=50000, n_test=20000, n_eval=100000, vae_steps=30000, gan_steps=30000,
+        return cls(num_train=50000, num_test=20000, num_eval=100000, vae_steps=30000, gan_steps=30000,
                    eval_reserve_s=1800.0, time_budget_s=6 * 3600.0)
 
 
@@ -86,7 +88,7 @@ class Lorenz(Experiment):
         c, s = run.config, run.state
         s.t_start = time.perf_counter()  # the training budget counts from here
         with run.timer("data"):
-            data = lorenz_dataset(c.n_train, c.n_test, seed=run.seed, dtype=torch.float32, device=run.device)
+            data = lorenz_dataset(c.num_train, c.num_test, seed=run.seed, dtype=torch.float32, device=run.device)
         s.train, s.test = data.train, data.test.cpu()
         s.d_data = correlation_dimension(s.train.double().cpu(), seed=run.seed)
 
@@ -98,8 +100,8 @@ class Lorenz(Experiment):
         vae, s.models["VAE"] = self._fit_vae(run, c.vae_steps, self._share(run))
         s.arms_left -= 1
         run.result.timings["train_VAE_s"] = s.models["VAE"]["seconds"]
-        s.samples["VAE"] = vae.sample(c.n_eval, generator=run.generator(1))
-        s.samples["VAE means"] = vae.sample(c.n_eval, generator=run.generator(1), noise=False)
+        s.samples["VAE"] = vae.sample(c.num_eval, generator=run.generator(1))
+        s.samples["VAE means"] = vae.sample(c.num_eval, generator=run.generator(1), noise=False)
         for dz in c.gan_latent_dims:
             self._fit_gan(run, dz)
         s.reference = "GAN(d_z=3)" if "GAN(d_z=3)" in s.models else next((k for k in s.models if k != "VAE"), None)
@@ -111,7 +113,7 @@ class Lorenz(Experiment):
             vae_wc, info = self._fit_vae(run, max(int(rate * target), 1), min(target, self._share(run)))
             s.models["VAE (equal wall-clock)"] = info
             run.result.timings["train_VAE (equal wall-clock)_s"] = info["seconds"]
-            s.samples["VAE (equal wall-clock)"] = vae_wc.sample(c.n_eval, generator=run.generator(1))
+            s.samples["VAE (equal wall-clock)"] = vae_wc.sample(c.num_eval, generator=run.generator(1))
 
     @staticmethod
     def _share(run):
@@ -155,7 +157,7 @@ class Lorenz(Experiment):
                           "lr": c.gan_lr, "step cap": c.gan_steps, "steps": out["steps"],
                           "stopped_by": "time_limit" if out["stopped_early"] else "steps",
                           "time limit (s)": limit, "seconds": out["seconds"], "sigma": None}
-        s.samples[name] = gan.sample(c.n_eval, generator=run.generator(2))
+        s.samples[name] = gan.sample(c.num_eval, generator=run.generator(2))
 
     def measure(self, run):
         """Correlation sums of every sample set on one fine grid (slopes, D2), distances to held-out data."""

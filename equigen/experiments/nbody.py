@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
+from equigen.core.deprecation import renamed_fields
 from equigen.dynamics import (
     LinearDynamics,
     NBodyGravity,
@@ -53,6 +54,7 @@ FEATURES = {"hnn": "12 coordinates", "hnn + 1/r": "12 coordinates + 6 inverse di
 RADII = (1.0, 1.8, 3.0)
 
 
+@renamed_fields(iterations="steps")
 @dataclass
 class NBodyConfig(ExperimentConfig):
     train_trajectories: int = 32
@@ -61,11 +63,11 @@ class NBodyConfig(ExperimentConfig):
     delta: float = 0.05                # time between snapshots (the learned step)
     truth_substeps: int = 2            # yoshida4 substeps per snapshot (data and reference rollouts)
     rollout_steps: int = 10_000
-    iterations: int = 600              # Adam iterations per network
+    steps: int = 600                   # Adam steps per network
     batch_size: int = 256
     hidden: int = 64
     models: tuple = NETWORKS           # the learned networks to train (any subset, in this order)
-    train_time_limit_s: float | None = None  # per network: stop at `iterations` or after this long
+    train_time_limit_s: float | None = None  # per network: stop at `steps` or after this long
     equal_time_arm: bool = True        # also train each cheaper twin for the pair model's wall-clock time
     time_budget_s: float = 70.0
 
@@ -79,7 +81,7 @@ class NBodyConfig(ExperimentConfig):
 
     @classmethod
     def full(cls):
-        return cls(train_trajectories=128, train_snapshots=400, test_trajectories=16, iterations=4000,
+        return cls(train_trajectories=128, train_snapshots=400, test_trajectories=16, steps=4000,
                    hidden=128, time_budget_s=3600.0)
 
 
@@ -152,7 +154,7 @@ class NBodyConservation(Experiment):
             s.models["linear"] = LinearDynamics(4, 3, device=run.device).fit(s.qs, s.ps)
         build = self._builder(run)
         for name in c.models:
-            self._train_network(run, name, build(name), c.iterations, c.train_time_limit_s)
+            self._train_network(run, name, build(name), c.steps, c.train_time_limit_s)
         # equal wall-clock arm: a twin cheaper per step gets the steps the pair model's training time buys
         if c.equal_time_arm and "pair" in s.train_info:
             t_pair = s.train_info["pair"]["seconds"]
@@ -295,7 +297,7 @@ class NBodyConservation(Experiment):
         """
         cut = [k for k, v in (train_info or {}).items() if v["stopped_by"] == "time_limit"]
         short = (f"not converged at this scale: training of {', '.join(cut)} stopped by the wall-clock cap "
-                 f"({config.train_time_limit_s:g} s per network) before {config.iterations} iterations; the full "
+                 f"({config.train_time_limit_s:g} s per network) before {config.steps} iterations; the full "
                  "preset trains longer") if cut else ""
 
         def decide(ok, fail_detail=""):
@@ -331,7 +333,7 @@ class NBodyConservation(Experiment):
         pair_pos = by["pair"][f"position_error_at_{n}"]
         if not pair_pos < 1.0:
             verdict = "not converged"
-            detail = (f"not converged at this scale ({config.iterations} iterations): the pair model's own position "
+            detail = (f"not converged at this scale ({config.steps} iterations): the pair model's own position "
                       "error is >= 100 %, so the ranking says nothing; the full preset trains longer")
         else:
             verdict, detail = decide(pair_pos < min(pos.values()),

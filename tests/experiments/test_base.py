@@ -121,3 +121,19 @@ def test_training_verdict_says_why_a_short_run_settles_nothing(ok, short, expect
                           "time_limit), VAE 50 (stopped by steps); the full preset trains 900 steps")
     else:
         assert detail == ("" if ok else "the GAN is off")
+
+
+RENAMED_FIELDS = [("lorenz", "n_train", "num_train"), ("nbody-conservation", "iterations", "steps"),
+                  ("fick", "mlp_epochs", "mlp_steps")]
+
+
+@pytest.mark.parametrize("name, old, new", RENAMED_FIELDS)
+def test_renamed_config_fields_warn_and_set_the_new_field(name, old, new):
+    from equigen.experiments import get
+
+    config_cls = get(name).Config
+    with pytest.warns(DeprecationWarning, match=f"use {new}="):
+        config = config_cls(**{old: 7})
+    assert getattr(config, new) == 7 and config == config_cls(**{new: 7})
+    with pytest.raises(TypeError, match="got both"):
+        config_cls(**{old: 7, new: 7})

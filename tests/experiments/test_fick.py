@@ -20,7 +20,7 @@ def test_fick_is_registered_with_presets():
 
 def test_fick_tiny_run(tmp_path):
     config = FickConfig(sizes=(16,), pairs=(1, 32), noises=(0.0, 0.01), sources=("exact", "fd"), test_fields=2,
-                        rollout_steps=5, mass_steps=50, mlp_hidden=8, mlp_epochs=5, mlp_max_pairs=32)
+                        rollout_steps=5, mass_steps=50, mlp_hidden=8, mlp_steps=5, mlp_max_pairs=32)
     result = get("fick").run(config, seed=0, out_dir=tmp_path)
     rows = result.tables["fick"]
     models = {r["model"] for r in rows}
@@ -57,7 +57,7 @@ def test_fick_tiny_run(tmp_path):
 def test_dense_map_with_all_cyclic_shifts_equals_the_free_symbol(tmp_path):
     """Augmented with every cyclic shift, the dense twin is circulant: its rollout matches the Free symbol's."""
     config = FickConfig(sizes=(16,), pairs=(4,), noises=(0.01,), sources=("exact",), test_fields=2,
-                        rollout_steps=5, mass_steps=20, mlp_hidden=8, mlp_epochs=2, mlp_max_pairs=0)
+                        rollout_steps=5, mass_steps=20, mlp_hidden=8, mlp_steps=2, mlp_max_pairs=0)
     rows = {r["model"]: r for r in get("fick").run(config, seed=0, out_dir=tmp_path).tables["fick"]}
     aug, free = rows["dense + shift-aug"], rows["free"]
     assert aug["shift_equivariance_error"] < 1e-10 < rows["dense N x N"]["shift_equivariance_error"]

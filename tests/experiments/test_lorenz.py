@@ -13,7 +13,7 @@ from equigen.experiments.lorenz import Lorenz, LorenzConfig
 def test_lorenz_registered_with_presets():
     assert "lorenz" in names()
     q, f = LorenzConfig.quick(), LorenzConfig.full()
-    assert q.time_budget_s == 150 and f.gan_steps > q.gan_steps and f.n_eval >= q.n_eval
+    assert q.time_budget_s == 150 and f.gan_steps > q.gan_steps and f.num_eval >= q.num_eval
     assert tuple(q.gan_latent_dims) == (2, 3, 8)
     for cfg in (q, f):  # equal step caps for the VAE and the GANs, and room left for the estimates
         assert cfg.vae_steps == cfg.gan_steps and 0 < cfg.eval_reserve_s < cfg.time_budget_s
@@ -63,7 +63,7 @@ def test_lorenz_vae_and_gan2_claims_can_fail():
 
 @pytest.mark.slow
 def test_lorenz_tiny_run(tmp_path):
-    cfg = LorenzConfig(n_train=3000, n_test=1000, n_eval=4000, vae_steps=20, gan_steps=10, vae_hidden=16,
+    cfg = LorenzConfig(num_train=3000, num_test=1000, num_eval=4000, vae_steps=20, gan_steps=10, vae_hidden=16,
                        gan_hidden=16, vae_layers=1, gan_layers=1, gan_latent_dims=(2, 3))
     r = get("lorenz").run(cfg, seed=0, out_dir=tmp_path)
     rows = {row["samples"]: row for row in r.tables["correlation dimension"]}

@@ -29,7 +29,7 @@ def test_planetary_systems_are_in_the_centre_of_mass_frame():
 
 def test_tiny_run_separates_the_three_models(tmp_path):
     config = NBodyConfig(train_trajectories=4, train_snapshots=40, test_trajectories=2, rollout_steps=200,
-                         iterations=30, hidden=16, batch_size=64)
+                         steps=30, hidden=16, batch_size=64)
     result = get("nbody-conservation").run(config, seed=0, out_dir=tmp_path)
     rows = {r["model"]: r for r in result.tables["drift over rollout (max over time and test systems)"]}
     assert {"truth (yoshida4)", "truth (leapfrog, same step)", "linear", "hnn", "hnn + 1/r", "pair (r only)",
