@@ -105,3 +105,40 @@ def test_result_records_claims_with_section_and_serialises_them():
 def test_claim_rejects_unknown_verdict_and_direction(kwargs):
     with pytest.raises(ValueError, match="verdict|better"):
         Claim("s", "m", 1.0, {}, **kwargs)
+
+
+def test_config_check_raises_before_any_stage(tmp_path):
+    class Checked(Tiny):
+        name = "checked"
+
+        def check_config(self, config):
+            if config.size > 10:
+                raise ValueError(f"config.size={config.size} must be <= 10")
+
+        def simulate(self, run):
+            raise AssertionError("no stage may run on a refused config")
+
+    with pytest.raises(ValueError, match="config.size=11"):  # the input error itself, not ExperimentFailed
+        Checked().run(TinyConfig(size=11), out_dir=tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+
+def test_run_elapsed_counts_from_the_start(tmp_path):
+    run = Run(TinyConfig(), seed=0, out_dir=tmp_path, result=Result("tiny", {}, 0))
+    first = run.elapsed()
+    assert 0 <= first <= run.elapsed()
+
+
+@pytest.mark.parametrize("ok, short, verdict", [(True, True, "reproduced"), (False, True, "not converged"),
+                                                (False, False, "not reproduced")])
+def test_short_run_verdict(ok, short, verdict):
+    from equigen.experiments.base import short_run_verdict
+
+    v, detail = short_run_verdict(ok, "the gap is 0.3", short=short, reached="A 10 (stopped by steps)",
+                                  full="trains 4000 steps per model")
+    assert v == verdict
+    if verdict == "not converged":
+        assert detail == ("not converged at quick scale: the gap is 0.3. Steps reached: A 10 (stopped by steps); "
+                          "the full preset trains 4000 steps per model")
+    else:
+        assert detail == ("" if ok else "the gap is 0.3")

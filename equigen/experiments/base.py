@@ -22,7 +22,7 @@ import torch
 from equigen.core.validation import check_device_available, check_fields
 
 __all__ = ["ExperimentConfig", "Experiment", "ExperimentFailed", "Run", "Result", "Claim", "Figure", "VERDICTS",
-           "versions", "save_figure"]
+           "short_run_verdict", "versions", "save_figure"]
 
 
 @dataclass
@@ -63,6 +63,22 @@ POSITIVE_FIELDS = ("time_budget_s", "threads", "lr", "gan_lr", "vae_lr", "batch_
                    "learning_rates")
 
 VERDICTS = ("reproduced", "not reproduced", "not converged")
+
+
+def short_run_verdict(ok: bool, what: str, *, short: bool, reached: str, full: str) -> tuple[str, str]:
+    """A claim's ``(verdict, detail)`` from whether its test passed (``ok``) and whether the run was ``short``.
+
+    ``("reproduced", "")`` when ``ok``; otherwise ``"not converged"`` when the training was cut short (the preset's
+    step cap below the full preset's, or a time limit hit), its detail saying ``what`` failed, the steps
+    ``reached`` and what the ``full`` preset does (e.g. ``"trains 4000 steps per model"``); else
+    ``("not reproduced", what)``.
+    """
+    if ok:
+        return "reproduced", ""
+    if short:
+        return "not converged", (f"not converged at quick scale: {what}. Steps reached: {reached}; "
+                                 f"the full preset {full}")
+    return "not reproduced", what
 
 
 @dataclass
@@ -186,6 +202,11 @@ class Run:
         self.device = torch.device(config.device)
         self.state = SimpleNamespace()
         self.current_stage: str | None = None
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds since the run began (for budget shares)."""
+        return time.perf_counter() - self.started
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh CPU generator seeded ``seed + offset`` (CPU: the same numbers on every device)."""
@@ -237,6 +258,12 @@ class Experiment:
     cpu_only: str | None = None
     stages: tuple[str, ...] = ()
 
+    def check_config(self, config) -> None:
+        """Refuse a config this experiment cannot run (``ValueError`` / ``TypeError`` naming the field).
+
+        :meth:`run` calls it before any stage and raises its error as it is, not as a failed stage. Default:
+        nothing beyond the config's own checks."""
+
     def execute(self, config, *, seed: int, out_dir: Path, result: Result) -> None:
         """Fill ``result`` (metrics, tables, figures) by running :attr:`stages`; called by :meth:`run`."""
         if not self.stages:
@@ -251,6 +278,7 @@ class Experiment:
         config = config if config is not None else self.Config.quick()
         if not isinstance(config, self.Config):
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
+        self.check_config(config)
         out_dir = Path(out_dir if out_dir is not None else "bench-out")
         out_dir.mkdir(parents=True, exist_ok=True)
         notes = []
