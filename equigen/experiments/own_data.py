@@ -70,31 +70,7 @@ def load_config(path) -> dict:
     ``forces_key``: where the file stores them when not under ASE's standard names, e.g.
     ``REF_energy``; ``index``, ``format``: as ``ase.io.read``). Atoms files only.
     """
-    if path is None:
-        raw = {}
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                raw = yaml.safe_load(text) or {}
-            except yaml.YAMLError as exc:
-                raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from exc
-        elif path.suffix == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                import tomli as tomllib
-            try:
-                raw = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"config {str(path)!r} is not valid TOML: {exc}") from exc
-        else:
-            raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
+    raw = {} if path is None else _parse_config_file(Path(path))
     if not isinstance(raw, dict):
         raise ValueError(f"the config must be a mapping with sections 'model' and 'train', got {type(raw).__name__}")
     unknown = sorted(set(raw) - {"model", "train", "data"})
@@ -117,6 +93,30 @@ def load_config(path) -> dict:
     model_cfg = dict(raw.get("model") or {})
     return {"model": model_cfg, "train": check_train_config({**TRAIN_DEFAULTS, **train_cfg}),
             "data": {**DATA_DEFAULTS, **data_cfg}}
+
+
+def _parse_config_file(path: Path):
+    """The parsed content of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) config file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from exc
+    if path.suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config {str(path)!r} is not valid TOML: {exc}") from exc
+    raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
 
 
 def check_train_config(cfg: dict) -> dict:
