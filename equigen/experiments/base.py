@@ -194,7 +194,8 @@ class Run:
     ``config``, ``seed``, ``out_dir``, ``device`` (a ``torch.device``) and ``result`` (the
     :class:`Result` being filled) are fixed for the run; ``state`` is a namespace where a stage
     leaves what later stages need (``run.state.model = ...``). :meth:`stage` times a stage and
-    records its outcome; :meth:`timer` times a part of one; :meth:`figure` saves a captioned figure.
+    records its outcome; :meth:`timer` times a part of one; :meth:`figure` saves a captioned figure;
+    :meth:`elapsed` gives the seconds since the run began (for shares of the time budget).
     """
 
     def __init__(self, config, *, seed: int, out_dir: Path, result: Result):
@@ -245,7 +246,7 @@ class Experiment:
     The pipeline is either ``stages``, a tuple of method names each called as ``method(run)`` with
     the shared :class:`Run` (the default :meth:`execute` runs them in order, timing each), or an
     :meth:`execute` of its own. If a stage raises, :meth:`run` raises :class:`ExperimentFailed`
-    carrying the partial result.
+    carrying the partial result; a config refused by :meth:`check_config` raises before any stage.
 
     ``cpu_only``: a reason string for experiments whose work stays on the CPU (closed-form fits,
     checks of CPU reference maps); :meth:`run` then runs them on the CPU whatever ``config.device``
