@@ -22,7 +22,7 @@ import torch
 from equigen.core.validation import check_device_available, check_fields
 
 __all__ = ["ExperimentConfig", "Experiment", "Run", "Result", "Claim", "Figure", "VERDICTS", "versions", "save_figure",
-           "partial_result", "training_verdict"]
+           "partial_result", "short_run_verdict"]
 
 
 @dataclass
@@ -66,6 +66,24 @@ POSITIVE_FIELDS = ("time_budget_s", "threads", "lr", "gan_lr", "vae_lr", "batch_
 VERDICTS = ("reproduced", "not reproduced", "not converged")
 
 
+def short_run_verdict(ok: bool, what: str, *, short: bool, reached, full: str) -> tuple[str, str]:
+    """A claim's ``(verdict, detail)`` from whether its test passed (``ok``) and whether the run was ``short``.
+
+    ``("reproduced", "")`` when ``ok``; otherwise ``"not converged"`` when the training was cut short (the preset's
+    step cap below the full preset's, or a time limit hit), its detail saying ``what`` failed, the steps
+    ``reached`` (a string, or ``{name: {"steps": int, "stopped_by": str}}``) and what the ``full`` preset does
+    (e.g. ``"trains 4000 steps per model"``); else ``("not reproduced", what)``.
+    """
+    if ok:
+        return "reproduced", ""
+    if short:
+        if not isinstance(reached, str):
+            reached = ", ".join(f"{k} {r['steps']} (stopped by {r['stopped_by']})" for k, r in reached.items())
+        return "not converged", (f"not converged at quick scale: {what}. Steps reached: {reached}; "
+                                 f"the full preset {full}")
+    return "not reproduced", what
+
+
 @dataclass
 class Claim:
     """One claim an experiment tests, with the measured figures on both sides and a verdict.
@@ -94,23 +112,6 @@ class Claim:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if self.better not in ("lower", "higher"):
             raise ValueError(f"better must be 'lower' or 'higher', got {self.better!r}")
-
-
-def training_verdict(ok: bool, what: str, *, short: bool, runs: dict, full: str) -> tuple[str, str]:
-    """``(verdict, detail)`` of a claim settled by trained models.
-
-    ``"reproduced"`` (no detail) when ``ok``; otherwise ``"not converged"`` when the training was ``short``
-    (a preset shorter than the full one, or a run stopped by its time limit), its detail naming what failed
-    (``what``), the steps every run reached (``runs``: ``{name: {"steps": int, "stopped_by": str}}``) and
-    what the full preset does instead (``full``, e.g. ``"trains 30000 steps per model"``); otherwise
-    ``"not reproduced"`` with ``what`` as the detail.
-    """
-    if ok:
-        return "reproduced", ""
-    if short:
-        steps = ", ".join(f"{k} {r['steps']} (stopped by {r['stopped_by']})" for k, r in runs.items())
-        return "not converged", f"not converged at quick scale: {what}. Steps reached: {steps}; the full preset {full}"
-    return "not reproduced", what
 
 
 @dataclass
@@ -193,7 +194,8 @@ class Run:
     ``config``, ``seed``, ``out_dir``, ``device`` (a ``torch.device``) and ``result`` (the
     :class:`Result` being filled) are fixed for the run; ``state`` is a namespace where a stage
     leaves what later stages need (``run.state.model = ...``). :meth:`stage` times a stage and
-    records its outcome; :meth:`timer` times a part of one; :meth:`figure` saves a captioned figure.
+    records its outcome; :meth:`timer` times a part of one; :meth:`figure` saves a captioned figure;
+    :meth:`elapsed` gives the seconds since the run began (for shares of the time budget).
     """
 
     def __init__(self, config, *, seed: int, out_dir: Path, result: Result):
@@ -201,6 +203,11 @@ class Run:
         self.device = torch.device(config.device)
         self.state = SimpleNamespace()
         self.current_stage: str | None = None
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds since the run began (for budget shares)."""
+        return time.perf_counter() - self.started
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh CPU generator seeded ``seed + offset`` (CPU: the same numbers on every device)."""
@@ -238,8 +245,9 @@ class Experiment:
 
     The pipeline is either ``stages``, a tuple of method names each called as ``method(run)`` with
     the shared :class:`Run` (the default :meth:`execute` runs them in order, timing each), or an
-    :meth:`execute` of its own. If a stage raises, :meth:`run` re-raises that exception (same type:
-    a bad config stays a ``ValueError``) carrying the partial result (:func:`partial_result`).
+    :meth:`execute` of its own. If a stage raises, :meth:`run` re-raises that exception (same type)
+    carrying the partial result (:func:`partial_result`); a config refused by :meth:`check_config`
+    raises before any stage.
 
     ``cpu_only``: a reason string for experiments whose work stays on the CPU (closed-form fits,
     checks of CPU reference maps); :meth:`run` then runs them on the CPU whatever ``config.device``
@@ -251,6 +259,12 @@ class Experiment:
     Config: type = ExperimentConfig
     cpu_only: str | None = None
     stages: tuple[str, ...] = ()
+
+    def check_config(self, config) -> None:
+        """Refuse a config this experiment cannot run (``ValueError`` / ``TypeError`` naming the field).
+
+        :meth:`run` calls it before any stage and raises its error as it is, not as a failed stage. Default:
+        nothing beyond the config's own checks."""
 
     def execute(self, config, *, seed: int, out_dir: Path, result: Result) -> None:
         """Fill ``result`` (metrics, tables, figures) by running :attr:`stages`; called by :meth:`run`."""
@@ -266,6 +280,7 @@ class Experiment:
         config = config if config is not None else self.Config.quick()
         if not isinstance(config, self.Config):
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
+        self.check_config(config)
         out_dir = Path(out_dir if out_dir is not None else "bench-out")
         out_dir.mkdir(parents=True, exist_ok=True)
         notes = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from equigen.core.deprecation import renamed_fields
-from equigen.experiments.base import Experiment, ExperimentConfig, save_figure, training_verdict
+from equigen.experiments.base import Experiment, ExperimentConfig, save_figure, short_run_verdict
 from equigen.experiments.registry import register
 
 
@@ -265,7 +265,8 @@ class Lorenz(Experiment):
         short = config.gan_steps < full.gan_steps or any(m["stopped_by"] == "time_limit" for m in models.values())
 
         def verdict(ok, what):
-            return training_verdict(ok, what, short=short, runs=models, full=f"trains {full.gan_steps} steps per model")
+            return short_run_verdict(ok, what, short=short, reached=models,
+                                     full=f"trains {full.gan_steps} steps per model")
 
         if "GAN(d_z=3)" in by:
             Lorenz._claim_gan3_matches_data(result, by, models, d_data, config.tolerance, verdict)

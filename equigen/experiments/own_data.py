@@ -29,6 +29,7 @@ import json
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,7 +44,7 @@ from equigen.core.validation import (
     check_positive_float,
     check_positive_int,
 )
-from equigen.experiments.base import Result, versions
+from equigen.experiments.base import Experiment, Result, versions
 
 __all__ = ["TRAIN_DEFAULTS", "DATA_DEFAULTS", "load_config", "train", "compare", "potential_loss", "evaluate_potential",
            "evaluate_field", "TWINS", "FIELD_TWINS"]
@@ -69,31 +70,7 @@ def load_config(path) -> dict:
     ``forces_key``: where the file stores them when not under ASE's standard names, e.g.
     ``REF_energy``; ``index``, ``format``: as ``ase.io.read``). Atoms files only.
     """
-    if path is None:
-        raw = {}
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                raw = yaml.safe_load(text) or {}
-            except yaml.YAMLError as exc:
-                raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from exc
-        elif path.suffix == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                import tomli as tomllib
-            try:
-                raw = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"config {str(path)!r} is not valid TOML: {exc}") from exc
-        else:
-            raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
+    raw = {} if path is None else _parse_config_file(Path(path))
     if not isinstance(raw, dict):
         raise ValueError(f"the config must be a mapping with sections 'model' and 'train', got {type(raw).__name__}")
     unknown = sorted(set(raw) - {"model", "train", "data"})
@@ -116,6 +93,30 @@ def load_config(path) -> dict:
     model_cfg = dict(raw.get("model") or {})
     return {"model": model_cfg, "train": check_train_config({**TRAIN_DEFAULTS, **train_cfg}),
             "data": {**DATA_DEFAULTS, **data_cfg}}
+
+
+def _parse_config_file(path: Path):
+    """The parsed content of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) config file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from exc
+    if path.suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config {str(path)!r} is not valid TOML: {exc}") from exc
+    raise ValueError(f"config {str(path)!r}: use a .yaml/.yml or .toml file")
 
 
 def check_train_config(cfg: dict) -> dict:
@@ -320,7 +321,7 @@ def _check_matched(name, params, reference, notes, tolerance=0.1):
     if abs(params - reference) > tolerance * reference:
         notes.append(f"{name} has {params} parameters, {100 * (params / reference - 1):+.0f}% from the reference's "
                      f"{reference}: no width of it comes closer")
-        warnings.warn(f"equigen compare: {notes[-1]}", stacklevel=3)
+        warnings.warn(f"equigen compare: {notes[-1]}", stacklevel=6)  # the caller of compare()
 
 
 def _matched_field(name, x, y, dtype, target, seed):
@@ -389,41 +390,124 @@ def _train_field(path, model_name, config, out_dir, progress):
     return model, summary
 
 
-def _compare_fields(data, models, cfg, out_dir, progress, start):
-    from equigen.nn import count_parameters
+@dataclass
+class _CompareJob:
+    """What ``compare`` hands its stages: the data file, the models, the loaded config, the progress switch."""
 
-    tcfg = cfg["train"]
-    x, y, train_idx, test_idx = _read_field_split(data, tcfg)
-    if not test_idx:
-        raise ValueError("compare needs a test set: train.test_fraction must leave at least one sample")
-    rows, reference, notes = [], None, []
-    for name in models:
-        if reference is None:
-            with _seeded(tcfg["seed"]):
-                model = _build_field_model(name, x, y, cfg["model"], x.dtype)
-            reference = params = count_parameters(model)
+    data: object
+    models: tuple
+    cfg: dict
+    progress: bool
+    default_models: bool  # the models were not named: flat-mlp may be left out on a file of mixed sizes
+    device: str = "cpu"
+
+    @property
+    def fields(self) -> bool:
+        return is_field_file(self.data)
+
+
+class _Compare(Experiment):
+    """``equigen compare`` as stages on the experiment harness: read and split the file, train the reference and
+    its twins on one budget, record the claim, metrics, tables and notes."""
+
+    name = "compare"
+    stages = ("read", "fit", "record")
+
+    def read(self, run):
+        """Read the file and split it as ``train`` does; on atoms of mixed sizes leave the default flat-mlp out."""
+        job, s = run.config, run.state
+        tcfg = job.cfg["train"]
+        s.models, s.notes = job.models, []
+        if job.fields:
+            s.x, s.y, s.train_idx, s.test_idx = _read_field_split(job.data, tcfg)
+            if not s.test_idx:
+                raise ValueError("compare needs a test set: train.test_fraction must leave at least one sample")
+            return
+        s.dtype = _dtype(tcfg["dtype"])
+        s.structures = _read_atoms(job.data, job.cfg)
+        s.train_idx, s.test_idx = _split(len(s.structures), tcfg["test_fraction"], tcfg["seed"])
+        if not s.test_idx:
+            raise ValueError("compare needs a test set: train.test_fraction must leave at least one structure")
+        s.train_set, s.test_set = [s.structures[i] for i in s.train_idx], [s.structures[i] for i in s.test_idx]
+        sizes = sorted({int(d.z.numel()) for d in s.structures})
+        if job.default_models and len(sizes) > 1 and "flat-mlp" in s.models:
+            s.models = tuple(m for m in s.models if m != "flat-mlp")
+            s.notes.append(f"flat-mlp left out: it needs structures of one size and the file has sizes {sizes}")
+            warnings.warn(f"equigen compare: {s.notes[-1]}; comparing {', '.join(s.models)}",
+                          stacklevel=4)  # the caller of compare()
+
+    def fit(self, run):
+        """Train the reference and each twin (width matched to the reference's parameter count), one budget."""
+        s = run.state
+        s.rows, s.reference = [], None
+        for name in s.models:
+            model, params = self._model(run, name)
+            s.rows.append((self._fit_fields if run.config.fields else self._fit_atoms)(run, name, model, params))
+
+    @staticmethod
+    def _model(run, name):
+        """``(model, parameters)``: the reference from the config's ``model`` section, or a matched twin."""
+        from equigen.nn import count_parameters
+
+        job, s = run.config, run.state
+        seed = job.cfg["train"]["seed"]
+        if s.reference is None:
+            with _seeded(seed):
+                model = (_build_field_model(name, s.x, s.y, job.cfg["model"], s.x.dtype) if job.fields
+                         else _build_potential(name, s.structures, job.cfg["model"], s.dtype))
+            s.reference = count_parameters(model)
+            return model, s.reference
+        if job.fields:
+            model, params = _matched_field(name, s.x, s.y, s.x.dtype, s.reference, seed)
         else:
-            model, params = _matched_field(name, x, y, x.dtype, reference, tcfg["seed"])
-            _check_matched(name, params, reference, notes)
-        summary = _fit_field(model, x[train_idx], y[train_idx], tcfg, out_dir / name, progress)
-        rows.append({"model": name, "shift_equivariant": name == "fno", "parameters": params,
-                     "steps": summary["step"], "stopped_by": summary["stopped_by"], "train_s": summary["train_s"],
-                     **evaluate_field(model, x[test_idx], y[test_idx])})
-    _note_time_limit(tcfg, rows, notes)
-    result = Result("compare", {"data": str(data), "models": list(models), **cfg}, int(tcfg["seed"]),
-                    versions=versions())
-    claims = _record_comparison(result, rows, "relative_l2", "test relative L2", "|pred - y| / |y|")
-    result.metrics = {f"{r['model']}_relative_l2": r["relative_l2"] for r in rows}
-    result.metrics.update({"num_train": len(train_idx), "num_test": len(test_idx)})
-    result.tables = {"claims": claims, "models (test set)": rows}
-    batch = min(int(tcfg["batch_size"]), len(train_idx))
-    result.notes = notes + [f"fields {tuple(x.shape[1:])} -> {tuple(y.shape[1:])}; equal budget: "
-                            f"{tcfg['steps']} steps of batch {batch}, lr {tcfg['lr']} ({tcfg['schedule']}), "
-                            f"seed {tcfg['seed']}; twins' widths matched to {reference} parameters; relative L2 = "
-                            "|pred - y| / |y| over the test set; shift_error = |f(Sx) - S f(x)| / |f(x)| for random "
-                            "periodic grid shifts S."]
-    result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}
-    return result
+            model, params = _matched(name, s.structures, job.cfg["model"], s.dtype, s.reference, seed)
+        _check_matched(name, params, s.reference, s.notes)
+        return model, params
+
+    @staticmethod
+    def _fit_atoms(run, name, model, params):
+        """Train one potential in ``out_dir/name``; its row: parameters, steps, time and test errors."""
+        job, s = run.config, run.state
+        tcfg = job.cfg["train"]
+        augment = tcfg["augment"] if tcfg["augment"] is not None else name in AUGMENTED
+        _, summary = _fit_potential(model, s.train_set, tcfg, run.out_dir / name, augment=augment,
+                                    progress=job.progress)
+        metrics = evaluate_potential(model, s.test_set)
+        return {"model": name, "equivariant": model.equivariant, "augmented": bool(augment),
+                "parameters": params, "steps": summary["step"], "stopped_by": summary["stopped_by"],
+                "train_s": summary["train_s"], **metrics}
+
+    @staticmethod
+    def _fit_fields(run, name, model, params):
+        """Train one field model in ``out_dir/name``; its row: parameters, steps, time and test errors."""
+        job, s = run.config, run.state
+        summary = _fit_field(model, s.x[s.train_idx], s.y[s.train_idx], job.cfg["train"], run.out_dir / name,
+                             job.progress)
+        return {"model": name, "shift_equivariant": name == "fno", "parameters": params,
+                "steps": summary["step"], "stopped_by": summary["stopped_by"], "train_s": summary["train_s"],
+                **evaluate_field(model, s.x[s.test_idx], s.y[s.test_idx])}
+
+    def record(self, run):
+        """The claim (the reference against each twin), the metrics and tables, and the notes on the budget."""
+        job, s, result = run.config, run.state, run.result
+        tcfg = job.cfg["train"]
+        _note_time_limit(tcfg, s.rows, s.notes)
+        result.config = {"data": str(job.data), "models": list(s.models), **job.cfg}
+        key, label, unit = (("relative_l2", "test relative L2", "|pred - y| / |y|") if job.fields
+                            else ("force_mae", "force MAE", "data units, per component"))
+        claims = _record_comparison(result, s.rows, key, label, unit)
+        result.metrics = {f"{r['model']}_{key}": r[key] for r in s.rows}
+        result.metrics.update({"num_train": len(s.train_idx), "num_test": len(s.test_idx)})
+        result.tables = {"claims": claims, "models (test set)": s.rows}
+        budget = (f"equal budget: {tcfg['steps']} steps of batch {min(int(tcfg['batch_size']), len(s.train_idx))}, "
+                  f"lr {tcfg['lr']} ({tcfg['schedule']}), seed {tcfg['seed']}; twins' widths matched to "
+                  f"{s.reference} parameters; ")
+        if job.fields:
+            note = (f"fields {tuple(s.x.shape[1:])} -> {tuple(s.y.shape[1:])}; {budget}relative L2 = |pred - y| / "
+                    "|y| over the test set; shift_error = |f(Sx) - S f(x)| / |f(x)| for random periodic grid shifts S.")
+        else:
+            note = budget + "units as in the data file (force MAE per component)."
+        result.notes = s.notes + [note]
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -486,8 +570,6 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     Each model trains in ``out_dir/<name>/`` (checkpoints there make a rerun resume), from the
     same seed, split and budget as ``train`` uses, so the reference row equals a ``train`` run.
     """
-    from equigen.nn import count_parameters
-
     fields = is_field_file(data)
     kind, allowed = ("fields (.npz)", FIELD_MODELS) if fields else ("atoms", ATOM_MODELS)
     default_models = not models
@@ -506,47 +588,10 @@ def compare(data, *, models=None, config=None, out_dir, progress: bool = False) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    if fields:
-        return _compare_fields(data, models, cfg, out_dir, progress, start)
-    dtype = _dtype(tcfg["dtype"])
-    structures = _read_atoms(data, cfg)
-    train_idx, test_idx = _split(len(structures), tcfg["test_fraction"], tcfg["seed"])
-    if not test_idx:
-        raise ValueError("compare needs a test set: train.test_fraction must leave at least one structure")
-    train_set, test_set = [structures[i] for i in train_idx], [structures[i] for i in test_idx]
-    notes = []
-    sizes = sorted({int(d.z.numel()) for d in structures})
-    if default_models and len(sizes) > 1 and "flat-mlp" in models:
-        models = tuple(m for m in models if m != "flat-mlp")
-        notes.append(f"flat-mlp left out: it needs structures of one size and the file has sizes {sizes}")
-        warnings.warn(f"equigen compare: {notes[-1]}; comparing {', '.join(models)}", stacklevel=2)
-    rows, reference = [], None
-    for name in models:
-        if reference is None:
-            with _seeded(tcfg["seed"]):
-                model = _build_potential(name, structures, cfg["model"], dtype)
-            params = count_parameters(model)
-            reference = params
-        else:
-            model, params = _matched(name, structures, cfg["model"], dtype, reference, tcfg["seed"])
-            _check_matched(name, params, reference, notes)
-        augment = tcfg["augment"] if tcfg["augment"] is not None else name in AUGMENTED
-        _, summary = _fit_potential(model, train_set, tcfg, out_dir / name, augment=augment, progress=progress)
-        metrics = evaluate_potential(model, test_set)
-        rows.append({"model": name, "equivariant": model.equivariant, "augmented": bool(augment),
-                     "parameters": params, "steps": summary["step"], "stopped_by": summary["stopped_by"],
-                     "train_s": summary["train_s"], **metrics})
-    _note_time_limit(tcfg, rows, notes)
-    result = Result("compare", {"data": str(data), "models": list(models), **cfg}, int(tcfg["seed"]),
-                    versions=versions())
-    claims = _record_comparison(result, rows, "force_mae", "force MAE", "data units, per component")
-    result.metrics = {f"{r['model']}_force_mae": r["force_mae"] for r in rows}
-    result.metrics.update({"num_train": len(train_set), "num_test": len(test_set)})
-    result.tables = {"claims": claims, "models (test set)": rows}
-    batch = min(int(tcfg["batch_size"]), len(train_set))
-    result.notes = notes + [f"equal budget: {tcfg['steps']} steps of batch {batch}, "
-                    f"lr {tcfg['lr']} ({tcfg['schedule']}), seed {tcfg['seed']}; twins' widths matched to "
-                    f"{reference} parameters; units as in the data file (force MAE per component)."]
+    seed = int(tcfg["seed"])
+    result = Result("compare", {}, seed, versions=versions())
+    _Compare().execute(_CompareJob(data, models, cfg, progress, default_models), seed=seed, out_dir=out_dir,
+                       result=result)
     result.timings = {"total_s": time.perf_counter() - start, "budget_s": None}
     return result
 

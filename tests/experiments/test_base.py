@@ -110,11 +110,11 @@ def test_claim_rejects_unknown_verdict_and_direction(kwargs):
 
 @pytest.mark.parametrize("ok, short, expected", [(True, True, "reproduced"), (False, True, "not converged"),
                                                  (False, False, "not reproduced")])
-def test_training_verdict_says_why_a_short_run_settles_nothing(ok, short, expected):
-    from equigen.experiments.base import training_verdict
+def test_short_run_verdict_lists_the_steps_each_run_reached(ok, short, expected):
+    from equigen.experiments.base import short_run_verdict
 
     runs = {"GAN": {"steps": 40, "stopped_by": "time_limit"}, "VAE": {"steps": 50, "stopped_by": "steps"}}
-    verdict, detail = training_verdict(ok, "the GAN is off", short=short, runs=runs, full="trains 900 steps")
+    verdict, detail = short_run_verdict(ok, "the GAN is off", short=short, reached=runs, full="trains 900 steps")
     assert verdict == expected
     if expected == "not converged":
         assert detail == ("not converged at quick scale: the GAN is off. Steps reached: GAN 40 (stopped by "
@@ -137,3 +137,40 @@ def test_renamed_config_fields_warn_and_set_the_new_field(name, old, new):
     assert getattr(config, new) == 7 and config == config_cls(**{new: 7})
     with pytest.raises(TypeError, match="got both"):
         config_cls(**{old: 7, new: 7})
+
+
+def test_config_check_raises_before_any_stage(tmp_path):
+    class Checked(Tiny):
+        name = "checked"
+
+        def check_config(self, config):
+            if config.size > 10:
+                raise ValueError(f"config.size={config.size} must be <= 10")
+
+        def simulate(self, run):
+            raise AssertionError("no stage may run on a refused config")
+
+    with pytest.raises(ValueError, match="config.size=11"):  # the input error itself, before any stage
+        Checked().run(TinyConfig(size=11), out_dir=tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+
+def test_run_elapsed_counts_from_the_start(tmp_path):
+    run = Run(TinyConfig(), seed=0, out_dir=tmp_path, result=Result("tiny", {}, 0))
+    first = run.elapsed()
+    assert 0 <= first <= run.elapsed()
+
+
+@pytest.mark.parametrize("ok, short, verdict", [(True, True, "reproduced"), (False, True, "not converged"),
+                                                (False, False, "not reproduced")])
+def test_short_run_verdict(ok, short, verdict):
+    from equigen.experiments.base import short_run_verdict
+
+    v, detail = short_run_verdict(ok, "the gap is 0.3", short=short, reached="A 10 (stopped by steps)",
+                                  full="trains 4000 steps per model")
+    assert v == verdict
+    if verdict == "not converged":
+        assert detail == ("not converged at quick scale: the gap is 0.3. Steps reached: A 10 (stopped by steps); "
+                          "the full preset trains 4000 steps per model")
+    else:
+        assert detail == ("" if ok else "the gap is 0.3")
