@@ -1,6 +1,6 @@
 """Experiment "poisson": conditional diffusion solving ``lap(phi) = rho``, constraint violations measured.
 
-For each boundary condition (periodic box, Dirichlet square) and grid size, on ``n_train``
+For each boundary condition (periodic box, Dirichlet square) and grid size, on ``num_train``
 exact pairs (:mod:`equigen.data.poisson`, Gaussian random fields and blobs):
 
 * ``diffusion-soft``: :class:`~equigen.generative.field_diffusion.FieldDenoiser` with Fourier
@@ -15,7 +15,7 @@ exact pairs (:mod:`equigen.data.poisson`, Gaussian random fields and blobs):
   sample, reported separately from the raw sample;
 * ``regressor``: the soft network trained as a direct map ``rho -> phi`` (noise input 0, t = 0).
 
-Evaluated on ``n_test`` held-out ``rho``, ``samples`` samples each, with DDPM (ancestral,
+Evaluated on ``num_test`` held-out ``rho``, ``samples`` samples each, with DDPM (ancestral,
 ``ddpm_steps``) and DDIM (``ddim_steps``): relative L2 error to the exact solution (mean over
 samples and ``rho``; also of the sample mean), PDE residual ``||lap(phi) - rho|| / ||rho||``,
 boundary violation ``max |phi|`` on the boundary (Dirichlet) or gauge violation ``max |mean phi|``
@@ -32,6 +32,7 @@ from types import SimpleNamespace
 
 import torch
 
+from equigen.core.deprecation import renamed_fields
 from equigen.core.validation import check_positive_int
 from equigen.data.poisson import boundary_violation, pde_residual, poisson_pairs
 from equigen.experiments.base import Experiment, ExperimentConfig, short_run_verdict
@@ -48,6 +49,7 @@ from equigen.generative.field_diffusion import (
 VARIANTS = ("diffusion-hard", "diffusion-soft", "diffusion-soft-sine", "regressor")
 
 
+@renamed_fields(n_train="num_train", n_test="num_test", n_val="num_val")
 @dataclass
 class PoissonConfig(ExperimentConfig):
     """Sizes, step caps, learning rates and the wall-clock budget of the Poisson experiment.
@@ -56,7 +58,7 @@ class PoissonConfig(ExperimentConfig):
     budget left, minus what is left of ``eval_reserve_s`` for sampling, split evenly over the
     training runs still to do. ``lr`` is the default learning rate and ``lrs`` overrides it per
     ``"variant"`` or ``"boundary/variant"`` (the presets' values come from the sweep in the docs);
-    ``lr_grid`` (with ``n_val`` validation ``rho``) instead trains every model at each rate of the
+    ``lr_grid`` (with ``num_val`` validation ``rho``) instead trains every model at each rate of the
     grid and keeps the one with the lowest validation error (DDIM at ``ddim_steps[0]``, or the
     direct output). ``wall_clock_twins``: variants that get a second, "equal wall-clock" arm,
     trained for as many seconds as ``diffusion-hard`` on the same problem. Entries of ``variants`` and
@@ -64,9 +66,9 @@ class PoissonConfig(ExperimentConfig):
     """
 
     problems: list = field(default_factory=lambda: [["periodic", 32], ["dirichlet", 32]])
-    n_train: int = 2048
-    n_test: int = 32
-    n_val: int = 0
+    num_train: int = 2048
+    num_test: int = 32
+    num_val: int = 0
     samples: int = 4
     steps: int = 2500
     batch_size: int = 32
@@ -99,7 +101,7 @@ class PoissonConfig(ExperimentConfig):
     @classmethod
     def quick(cls):
         return cls(variants=list(QUICK_VARIANTS), wall_clock_twins=["diffusion-soft-sine"],
-                   n_train=512, n_test=8, samples=2, steps=QUICK_STEPS, width=16, modes=6, sine_modes=12, depth=2,
+                   num_train=512, num_test=8, samples=2, steps=QUICK_STEPS, width=16, modes=6, sine_modes=12, depth=2,
                    time_dim=16, ddpm_steps=20, ddim_steps=[10, 20], ema_decay=0.98, warmup_steps=20,
                    lr=5e-3, lrs=dict(QUICK_LRS), eval_reserve_s=QUICK_EVAL_RESERVE_S, time_budget_s=170.0)
 
@@ -206,7 +208,7 @@ class PoissonDiffusion(Experiment):
                     or not isinstance(item[1], int) or item[1] < 8):
                 raise ValueError(f"problems entry {item!r} must be [boundary, size] with boundary 'periodic' or "
                                  "'dirichlet' and an int size >= 8")
-        for name in ("n_train", "n_test", "samples", "steps", "batch_size", "width", "modes", "sine_modes",
+        for name in ("num_train", "num_test", "samples", "steps", "batch_size", "width", "modes", "sine_modes",
                      "band_modes", "depth", "num_steps", "threads"):
             v = getattr(cfg, name)
             check_positive_int(v, name)
@@ -230,8 +232,8 @@ class PoissonDiffusion(Experiment):
             if not cfg.lr_grid or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
                                       for v in cfg.lr_grid):
                 raise ValueError(f"lr_grid={cfg.lr_grid!r} must be None or a non-empty list of positive rates")
-            if isinstance(cfg.n_val, bool) or not isinstance(cfg.n_val, int) or cfg.n_val < 1:
-                raise ValueError(f"n_val={cfg.n_val!r}: an lr_grid needs n_val >= 1 validation rho to choose by")
+            if isinstance(cfg.num_val, bool) or not isinstance(cfg.num_val, int) or cfg.num_val < 1:
+                raise ValueError(f"num_val={cfg.num_val!r}: an lr_grid needs num_val >= 1 validation rho to choose by")
         if not isinstance(cfg.lrs, dict):
             raise ValueError(f"lrs={cfg.lrs!r} must be a dict {{'variant' or 'boundary/variant': rate}}")
 
@@ -319,11 +321,11 @@ class PoissonDiffusion(Experiment):
         gen = torch.Generator().manual_seed(run.seed * 7919 + size + (0 if boundary == "periodic" else 1))
         key = f"{boundary}{size}"
         with run.timer(f"{key}/data"):
-            rho_tr, phi_tr = poisson_pairs(cfg.n_train, size, boundary, generator=gen, dtype=torch.float32)
-            rho_te, phi_te = poisson_pairs(cfg.n_test, size, boundary, generator=gen, dtype=torch.float64)
+            rho_tr, phi_tr = poisson_pairs(cfg.num_train, size, boundary, generator=gen, dtype=torch.float32)
+            rho_te, phi_te = poisson_pairs(cfg.num_test, size, boundary, generator=gen, dtype=torch.float64)
             val = None
             if cfg.lr_grid is not None:
-                val = poisson_pairs(cfg.n_val, size, boundary, generator=gen, dtype=torch.float64)
+                val = poisson_pairs(cfg.num_val, size, boundary, generator=gen, dtype=torch.float64)
         scale = float(phi_tr.std())
         sine_modes = min(cfg.sine_modes, size - 2)
         projections = {

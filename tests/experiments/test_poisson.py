@@ -15,7 +15,7 @@ TABLE = "error table (variant x sampler x steps)"
 def _tiny(**kw):
     cfg = PoissonConfig.quick()
     cfg.problems = [["periodic", 12], ["dirichlet", 12]]
-    cfg.n_train, cfg.n_test, cfg.samples, cfg.steps, cfg.batch_size = 16, 3, 2, 2, 8
+    cfg.num_train, cfg.num_test, cfg.samples, cfg.steps, cfg.batch_size = 16, 3, 2, 2, 8
     cfg.width, cfg.modes, cfg.sine_modes, cfg.depth, cfg.time_dim = 4, 3, 8, 1, 4
     cfg.num_steps, cfg.ddpm_steps, cfg.ddim_steps, cfg.threads = 20, 4, [3], 1
     cfg.variants, cfg.wall_clock_twins, cfg.time_budget_s = list(VARIANTS), ["diffusion-soft-sine"], 600.0
@@ -100,13 +100,13 @@ def test_poisson_time_limit_stops_training_and_is_recorded(tmp_path, monkeypatch
 
 def test_poisson_lr_grid_keeps_the_best_validation_rate(tmp_path):
     cfg = _tiny(problems=[["dirichlet", 12]], variants=["diffusion-hard", "regressor"], wall_clock_twins=[],
-                lr_grid=[1e-4, 3e-2], n_val=3, steps=6)
+                lr_grid=[1e-4, 3e-2], num_val=3, steps=6)
     result = get("poisson").run(cfg, seed=0, out_dir=tmp_path)
     for r in result.tables["what each side got"]:
         scores = dict(item.split(": ") for item in r["validation rel_l2 by lr"].split(", "))
         assert set(scores) == {"0.0001", "0.03"} and r["lr grid"] == "0.0001, 0.03"
         assert r["lr"] == float(min(scores, key=lambda k: float(scores[k])))
-    with pytest.raises(ValueError, match="n_val"):
+    with pytest.raises(ValueError, match="num_val"):
         get("poisson").run(_tiny(lr_grid=[1e-3]), seed=0, out_dir=tmp_path)
 
 
