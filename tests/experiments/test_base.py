@@ -161,16 +161,10 @@ def test_run_elapsed_counts_from_the_start(tmp_path):
     assert 0 <= first <= run.elapsed()
 
 
-@pytest.mark.parametrize("ok, short, verdict", [(True, True, "reproduced"), (False, True, "not converged"),
-                                                (False, False, "not reproduced")])
-def test_short_run_verdict(ok, short, verdict):
+def test_short_run_verdict_takes_the_steps_reached_as_text():
     from equigen.experiments.base import short_run_verdict
 
-    v, detail = short_run_verdict(ok, "the gap is 0.3", short=short, reached="A 10 (stopped by steps)",
-                                  full="trains 4000 steps per model")
-    assert v == verdict
-    if verdict == "not converged":
-        assert detail == ("not converged at quick scale: the gap is 0.3. Steps reached: A 10 (stopped by steps); "
-                          "the full preset trains 4000 steps per model")
-    else:
-        assert detail == ("" if ok else "the gap is 0.3")
+    assert short_run_verdict(False, "the gap is 0.3", short=True, reached="A 10 (stopped by steps)",
+                             full="trains 4000 steps per model")[1] == (
+        "not converged at quick scale: the gap is 0.3. Steps reached: A 10 (stopped by steps); "
+        "the full preset trains 4000 steps per model")
