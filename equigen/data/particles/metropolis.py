@@ -240,15 +240,21 @@ def sample_lj_cluster(num_samples: int, num_particles: int = 13, *, temperature:
             accepted += _lj_sweep(x, steps, beta, wall_radius, rng)
             tried += num_particles
         samples.append(x - x.mean(1, keepdims=True))
-    pos = np.stack(samples, axis=1).reshape(-1, num_particles, 3)[:num_samples]  # chain-major order
-    order = rng.permutation(pos.shape[0])  # interleave chains so any prefix mixes them
-    pos = np.einsum("sij,snj->sni", _random_rotations(rng, pos.shape[0]), pos[order])
-    pos_t = torch.from_numpy(np.ascontiguousarray(pos))
+    pos_t = torch.from_numpy(_interleave_and_rotate(samples, num_samples, rng))
     info = {"num_particles": num_particles, "temperature": float(temperature), "wall_radius": float(wall_radius),
             "num_chains": chains, "burn_in_sweeps": burn_in_sweeps, "thin_sweeps": thin_sweeps, "seed": seed,
             "step_final_mean": float(steps.mean()),
             "acceptance": float(accepted.sum() / max(tried * chains, 1))}
     return LJDataset(pos_t, lj_energy(pos_t), lj_forces(pos_t), info)
+
+
+def _interleave_and_rotate(samples, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """The first ``num_samples`` of the chains' centred states ``(C, N, 3)`` per stored sweep, shuffled
+    across chains and each given a uniformly random rotation: ``(num_samples, N, 3)``."""
+    pos = np.stack(samples, axis=1).reshape(-1, *samples[0].shape[1:])[:num_samples]  # chain-major order
+    order = rng.permutation(pos.shape[0])  # interleave chains so any prefix mixes them
+    pos = np.einsum("sij,snj->sni", _random_rotations(rng, pos.shape[0]), pos[order])
+    return np.ascontiguousarray(pos)
 
 
 def _check_lj_cluster_args(num_samples, num_particles, temperature, wall_radius, num_chains, burn_in_sweeps,
