@@ -57,38 +57,68 @@ def _cmd_list(args) -> int:
 
 def _cmd_bench(args) -> int:
     threads = _set_thread_defaults()
-    from equigen.experiments import experiments, get, names, partial_result
-    from equigen.report import write_report, write_results
-
     preset = "full" if args.full else "quick"
-    if args.device == "cuda":
-        import torch
+    if args.device == "cuda" and not _cuda_present():
+        return 2
+    selected = _bench_selection(args)
+    out = None if selected is None else _bench_out_dir(args.out)
+    if out is None:
+        return 2
+    print(f"equigen bench --{preset}: {len(selected)} experiment(s), {threads}, writing to {out}")
+    start = time.perf_counter()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results = _run_experiments(selected, preset, args, out)
+    meta = {"preset": preset, "seed": args.seed, "threads": threads,
+            "total_s": time.perf_counter() - start, "device": args.device, "started": started,
+            "descriptions": {exp.name: exp.description for exp in selected},
+            "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    return _write_bench(results, out, meta)
 
-        if not torch.cuda.is_available():
-            print("equigen bench: --device cuda but torch sees no CUDA device (torch "
-                  f"{torch.__version__}); use --device cpu", file=sys.stderr)
-            return 2
-    if args.only:
-        args.only = [n for item in args.only for n in item.split(",") if n]  # "a,b" and "a b" both work
-        unknown = [n for n in args.only if n not in names()]
-        if unknown:
-            print(f"equigen bench: unknown experiment(s) {unknown}; known: {', '.join(names())}",
-                  file=sys.stderr)
-            return 2
-        selected = [get(n) for n in args.only]
-    else:
-        selected = experiments()
-    out = Path(args.out)
+
+def _cuda_present() -> bool:
+    """Whether torch sees a CUDA device; says what to do on stderr when not."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("equigen bench: --device cuda but torch sees no CUDA device (torch "
+              f"{torch.__version__}); use --device cpu", file=sys.stderr)
+        return False
+    return True
+
+
+def _bench_selection(args):
+    """The experiments named by ``--only`` (all when absent), or ``None`` after reporting unknown names."""
+    from equigen.experiments import experiments, get, names
+
+    if not args.only:
+        return experiments()
+    args.only = [n for item in args.only for n in item.split(",") if n]  # "a,b" and "a b" both work
+    unknown = [n for n in args.only if n not in names()]
+    if unknown:
+        print(f"equigen bench: unknown experiment(s) {unknown}; known: {', '.join(names())}",
+              file=sys.stderr)
+        return None
+    return [get(n) for n in args.only]
+
+
+def _bench_out_dir(path) -> Path | None:
+    """``--out`` created (with parents), or ``None`` after reporting why it cannot be."""
+    out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         print(f"equigen bench: cannot create --out {out}: {err}", file=sys.stderr)
-        return 2
-    print(f"equigen bench --{preset}: {len(selected)} experiment(s), {threads}, writing to {out}")
+        return None
+    return out
+
+
+def _run_experiments(selected, preset: str, args, out: Path) -> list:
+    """Run each experiment at ``preset``; a failing one is recorded (partial result) and the rest still run."""
     from tqdm import tqdm
 
-    results, start = [], time.perf_counter()
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    from equigen.experiments import partial_result
+
+    results = []
     bar = tqdm(selected, desc="experiments", unit="exp", file=sys.stderr, disable=None)
     for exp in bar:
         config = getattr(exp.Config, preset)()
@@ -107,10 +137,13 @@ def _cmd_bench(args) -> int:
             verdicts = ", ".join(c.verdict for c in result.claims) or "no claim recorded"
             print(f"  {exp.name} done in {result.timings['total_s']:.1f} s: {verdicts}", flush=True)
         results.append(result)
-    meta = {"preset": preset, "seed": args.seed, "threads": threads,
-            "total_s": time.perf_counter() - start, "device": args.device, "started": started,
-            "descriptions": {exp.name: exp.description for exp in selected},
-            "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    return results
+
+
+def _write_bench(results, out: Path, meta: dict) -> int:
+    """Write results.json and the reports; exit status 1 when an experiment failed, else 0."""
+    from equigen.report import write_report, write_results
+
     paths = [write_results(results, out, meta), *write_report(results, out, meta)]
     print("wrote " + ", ".join(str(p) for p in paths))
     failed = [r.name for r in results if r.error]
@@ -119,7 +152,6 @@ def _cmd_bench(args) -> int:
               file=sys.stderr)
         return 1
     return 0
-
 
 def _split(value: str | None):
     return None if value is None else tuple(k.strip() for k in value.split(",") if k.strip())

@@ -60,11 +60,23 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
     O(N log N) time.
     """
     pos = _check_pos(pos)
+    _check_graph_args(pos, cutoff, batch, max_neighbors)
+    if cell is not None:
+        if box is not None:
+            raise ValueError("pass either box (orthorhombic lengths) or cell (lattice vectors), not both")
+        return _radius_graph_cell(pos, float(cutoff), batch, loop, max_neighbors, cell, pbc)
+    if pbc is not None:
+        raise ValueError("pbc is used with cell=; pass the lattice vectors as cell (or box= for an orthorhombic box)")
+    return _radius_graph_box(pos, cutoff, batch, loop, max_neighbors, box)
+
+
+def _check_graph_args(pos, cutoff, batch, max_neighbors) -> None:
+    """Validate ``cutoff``, ``max_neighbors`` and ``batch`` of :func:`radius_graph` (``pos`` already checked)."""
     if isinstance(cutoff, bool) or not (isinstance(cutoff, (int, float)) and np.isfinite(cutoff) and cutoff > 0):
         raise ValueError(f"cutoff={cutoff!r} must be a positive finite number (same unit as pos)")
     if max_neighbors is not None and (not isinstance(max_neighbors, int) or max_neighbors < 1):
         raise ValueError(f"max_neighbors={max_neighbors!r} must be a positive integer or None")
-    n_nodes, dim = pos.shape
+    n_nodes = pos.shape[0]
     if batch is not None:
         if not isinstance(batch, torch.Tensor) or batch.dtype != torch.long or batch.shape != (n_nodes,):
             raise ValueError(
@@ -73,31 +85,52 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
             )
         if n_nodes and int(batch.min()) < 0:
             raise ValueError("batch contains negative graph indices")
-    if cell is not None:
-        if box is not None:
-            raise ValueError("pass either box (orthorhombic lengths) or cell (lattice vectors), not both")
-        return _radius_graph_cell(pos, float(cutoff), batch, loop, max_neighbors, cell, pbc)
-    if pbc is not None:
-        raise ValueError("pbc is used with cell=; pass the lattice vectors as cell (or box= for an orthorhombic box)")
+
+
+def _radius_graph_box(pos, cutoff, batch, loop, max_neighbors, box):
+    """Neighbour list in open space or in an orthorhombic ``box`` (minimum image), one tree for the batch."""
+    n_nodes, dim = pos.shape
     x0 = pos.detach().cpu().double().numpy()
-    x = x0
-    boxsize = None
+    x, lengths = x0, None
     if box is not None:
-        lengths = np.asarray(torch.as_tensor(box, dtype=torch.float64).cpu(), dtype=np.float64).reshape(-1)
-        if lengths.shape != (dim,) or not np.all(lengths > 0) or not np.all(np.isfinite(lengths)):
-            raise ValueError(f"box={box!r} must hold {dim} positive box lengths")
-        if cutoff >= lengths.min() / 2:
-            raise ValueError(f"cutoff={cutoff} must be below half the smallest box length ({lengths.min()})")
+        lengths = _box_lengths(box, dim, cutoff)
         x = np.mod(x, lengths)
         x[x >= lengths] = 0.0  # np.mod can round up to exactly L
-        boxsize = lengths
+    boxsize = lengths
     if batch is not None and n_nodes:
-        # Separate graphs along an extra axis so one tree serves the whole batch.
-        b = batch.detach().cpu().numpy().astype(np.float64)
-        gap = 3.0 * cutoff
-        x = np.concatenate([x, (b * gap)[:, None]], axis=1)
-        if boxsize is not None:
-            boxsize = np.concatenate([boxsize, [(b.max() + 2) * gap]])
+        x, boxsize = _separate_graphs(x, batch, cutoff, boxsize)
+    src, dst = _pairs_within(x, cutoff, boxsize, loop)
+    delta = x0[src] - x0[dst]
+    shifts = None
+    if box is not None:
+        shifts = -lengths * np.round(delta / lengths)
+        delta = delta + shifts
+    return _finish(pos, src, dst, delta, shifts, max_neighbors)
+
+
+def _box_lengths(box, dim: int, cutoff) -> np.ndarray:
+    """The ``(dim,)`` float64 box lengths, checked positive and more than twice ``cutoff``."""
+    lengths = np.asarray(torch.as_tensor(box, dtype=torch.float64).cpu(), dtype=np.float64).reshape(-1)
+    if lengths.shape != (dim,) or not np.all(lengths > 0) or not np.all(np.isfinite(lengths)):
+        raise ValueError(f"box={box!r} must hold {dim} positive box lengths")
+    if cutoff >= lengths.min() / 2:
+        raise ValueError(f"cutoff={cutoff} must be below half the smallest box length ({lengths.min()})")
+    return lengths
+
+
+def _separate_graphs(x, batch, cutoff, boxsize):
+    """Separate graphs along an extra axis (``3 cutoff`` apart) so one tree serves the whole batch."""
+    b = batch.detach().cpu().numpy().astype(np.float64)
+    gap = 3.0 * cutoff
+    x = np.concatenate([x, (b * gap)[:, None]], axis=1)
+    if boxsize is not None:
+        boxsize = np.concatenate([boxsize, [(b.max() + 2) * gap]])
+    return x, boxsize
+
+
+def _pairs_within(x, cutoff, boxsize, loop):
+    """Both directions ``(src, dst)`` of every pair of rows of ``x`` closer than ``cutoff`` (+ self-loops)."""
+    n_nodes = x.shape[0]
     if n_nodes == 0:
         pairs = np.zeros((0, 2), dtype=np.int64)
     else:
@@ -108,13 +141,7 @@ def radius_graph(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = 
     if loop:
         src = np.concatenate([src, np.arange(n_nodes)])
         dst = np.concatenate([dst, np.arange(n_nodes)])
-    delta = x0[src] - x0[dst]
-    shifts = None
-    if box is not None:
-        shifts = -lengths * np.round(delta / lengths)
-        delta = delta + shifts
-    return _finish(pos, src, dst, delta, shifts, max_neighbors)
-
+    return src, dst
 
 def _finish(pos, src, dst, delta, shifts, max_neighbors):
     """Truncate to ``max_neighbors``, sort by target then source, convert to tensors."""
@@ -137,6 +164,25 @@ def _finish(pos, src, dst, delta, shifts, max_neighbors):
 def _radius_graph_cell(pos, cutoff, batch, loop, max_neighbors, cell, pbc):
     """Neighbour list in a triclinic periodic cell: every image within ``cutoff`` (per graph)."""
     n_nodes, dim = pos.shape
+    cells, pbcs = _cells_and_pbc(cell, pbc, batch, n_nodes, dim)
+    x0 = pos.detach().cpu().double().numpy()
+    graph = np.zeros(n_nodes, dtype=np.int64) if batch is None else batch.detach().cpu().numpy()
+    all_src, all_dst, all_shift = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros((0, dim))]
+    for g in range(cells.shape[0]):
+        idx = np.nonzero(graph == g)[0]
+        if idx.size == 0:
+            continue
+        j, i, shift = _cell_images_within(x0[idx], cells[g], pbcs[g], cutoff, loop, g)
+        all_shift.append(shift)
+        all_src.append(idx[j])
+        all_dst.append(idx[i])
+    src, dst, shifts = np.concatenate(all_src), np.concatenate(all_dst), np.concatenate(all_shift)
+    delta = x0[src] + shifts - x0[dst]
+    return _finish(pos, src, dst, delta, shifts, max_neighbors)
+
+
+def _cells_and_pbc(cell, pbc, batch, n_nodes: int, dim: int):
+    """``cell`` and ``pbc`` as ``(B, n, n)`` float64 and ``(B, n)`` bool arrays, one row per graph."""
     cells = np.asarray(torch.as_tensor(cell, dtype=torch.float64).detach().cpu(), dtype=np.float64)
     num_graphs = 1 if batch is None or n_nodes == 0 else int(batch.max()) + 1
     if cells.shape == (dim, dim):
@@ -150,41 +196,34 @@ def _radius_graph_cell(pos, cutoff, batch, loop, max_neighbors, cell, pbc):
         pbcs = np.broadcast_to(pbcs, (num_graphs, dim))
     if pbcs.shape != (num_graphs, dim):
         raise ValueError(f"pbc must be ({dim},) or ({num_graphs}, {dim}) booleans, got shape {pbcs.shape}")
-    x0 = pos.detach().cpu().double().numpy()
-    graph = np.zeros(n_nodes, dtype=np.int64) if batch is None else batch.detach().cpu().numpy()
-    all_src, all_dst, all_shift = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros((0, dim))]
-    r = np.nextafter(cutoff, 0)
-    for g in range(num_graphs):
-        idx = np.nonzero(graph == g)[0]
-        if idx.size == 0:
-            continue
-        c, periodic = cells[g], pbcs[g]
-        if periodic.any() and abs(np.linalg.det(c)) < 1e-12:
-            raise ValueError(f"cell of graph {g} is singular (volume ~0): {c.tolist()}; periodic directions need "
-                             "independent lattice vectors")
-        inv = np.linalg.inv(c) if periodic.any() else np.eye(dim)
-        frac = x0[idx] @ inv if periodic.any() else x0[idx]
-        wrap = np.where(periodic, np.floor(frac), 0.0)
-        xw = x0[idx] - wrap @ c if periodic.any() else x0[idx]
-        # images needed per axis: cutoff over the spacing of the lattice planes (1 / |reciprocal vector|)
-        reps = np.where(periodic, np.ceil(cutoff * np.linalg.norm(inv, axis=0)), 0).astype(np.int64)
-        offsets = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in reps], indexing="ij"), -1).reshape(-1, dim)
-        images = (xw[None, :, :] + (offsets @ c)[:, None, :]).reshape(-1, dim)
-        found = cKDTree(xw).sparse_distance_matrix(cKDTree(images), max_distance=r, output_type="ndarray")
-        i, k = found["i"].astype(np.int64), found["j"].astype(np.int64)
-        j, m = k % idx.size, k // idx.size
-        keep = ~((i == j) & np.all(offsets[m] == 0, axis=1))  # an atom and itself, not its images
-        i, j, m = i[keep], j[keep], m[keep]
-        if loop:
-            centre = int(np.nonzero(np.all(offsets == 0, axis=1))[0][0])
-            own = np.arange(idx.size)
-            i, j, m = np.concatenate([i, own]), np.concatenate([j, own]), np.concatenate([m, np.full(idx.size, centre)])
-        all_shift.append((offsets[m] - wrap[j] + wrap[i]) @ c)
-        all_src.append(idx[j])
-        all_dst.append(idx[i])
-    src, dst, shifts = np.concatenate(all_src), np.concatenate(all_dst), np.concatenate(all_shift)
-    delta = x0[src] + shifts - x0[dst]
-    return _finish(pos, src, dst, delta, shifts, max_neighbors)
+    return cells, pbcs
+
+
+def _cell_images_within(x, c, periodic, cutoff, loop, g):
+    """Edges of one graph ``x`` ``(n, dim)`` in cell ``c``: local ``(src, dst)`` and the ``(E, dim)`` shifts."""
+    n, dim = x.shape
+    if periodic.any() and abs(np.linalg.det(c)) < 1e-12:
+        raise ValueError(f"cell of graph {g} is singular (volume ~0): {c.tolist()}; periodic directions need "
+                         "independent lattice vectors")
+    inv = np.linalg.inv(c) if periodic.any() else np.eye(dim)
+    frac = x @ inv if periodic.any() else x
+    wrap = np.where(periodic, np.floor(frac), 0.0)
+    xw = x - wrap @ c if periodic.any() else x
+    # images needed per axis: cutoff over the spacing of the lattice planes (1 / |reciprocal vector|)
+    reps = np.where(periodic, np.ceil(cutoff * np.linalg.norm(inv, axis=0)), 0).astype(np.int64)
+    offsets = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in reps], indexing="ij"), -1).reshape(-1, dim)
+    images = (xw[None, :, :] + (offsets @ c)[:, None, :]).reshape(-1, dim)
+    found = cKDTree(xw).sparse_distance_matrix(cKDTree(images), max_distance=np.nextafter(cutoff, 0),
+                                               output_type="ndarray")
+    i, k = found["i"].astype(np.int64), found["j"].astype(np.int64)
+    j, m = k % n, k // n
+    keep = ~((i == j) & np.all(offsets[m] == 0, axis=1))  # an atom and itself, not its images
+    i, j, m = i[keep], j[keep], m[keep]
+    if loop:
+        centre = int(np.nonzero(np.all(offsets == 0, axis=1))[0][0])
+        own = np.arange(n)
+        i, j, m = np.concatenate([i, own]), np.concatenate([j, own]), np.concatenate([m, np.full(n, centre)])
+    return j, i, (offsets[m] - wrap[j] + wrap[i]) @ c
 
 
 def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, shifts: torch.Tensor | None = None) -> torch.Tensor:

@@ -235,44 +235,60 @@ def _dft_apply(x, re, im, modes, sizes):
     ``(K.., B, O)`` -> ``(B, O, *N)``.
     """
     fwd_last, inv_last, fwd_full, inv_full = _dft_matrices(sizes, modes, x.dtype, x.device)
-    nd = len(modes)
     batch, cin = x.shape[:2]
-    cout = re.shape[0]
     kd = modes[-1] + 1
-    # forward: last axis (real -> complex), then the full axes from the innermost out
     fft_last = _LAST_AXIS_FFT if _LAST_AXIS_FFT is not None else kd > 2 * math.log2(max(sizes[-1], 2))
+    fft_full = [_FULL_AXIS_FFT if _FULL_AXIS_FFT is not None else 2 * m + 1 > 4 * math.log2(max(n, 2))
+                for n, m in zip(sizes[:-1], modes[:-1])]
+    X = _partial_forward(x, modes, sizes, fwd_last, fwd_full, fft_last, fft_full)
+    Y = _mix_modes(X, re, im, batch, cin, len(modes))
+    return _partial_inverse(Y, modes, sizes, inv_last, inv_full, fft_last, fft_full, batch, re.shape[0], x.dtype)
+
+
+def _partial_forward(x, modes, sizes, fwd_last, fwd_full, fft_last, fft_full):
+    """Retained modes of ``x`` ``(B, C, *N)``: last axis (real -> complex), then the full axes from the
+    innermost out; returns ``(K_1 .. K_d, B * C)`` complex, flattened to ``(K_1, rest)``."""
+    kd = modes[-1] + 1
     if fft_last:  # the real FFT beats the matrix product when many last-axis modes are kept
         X = _RfftHead.apply(x.reshape(-1, sizes[-1]), kd)
     else:
         X = torch.view_as_complex((x.reshape(-1, sizes[-1]) @ fwd_last).reshape(-1, kd, 2))  # (rest, K_d)
     X = X.T.contiguous()  # (K_d, rest)
-    fft_full = [_FULL_AXIS_FFT if _FULL_AXIS_FFT is not None else 2 * m + 1 > 4 * math.log2(max(n, 2))
-                for n, m in zip(sizes[:-1], modes[:-1])]
-    for i in range(nd - 2, -1, -1):
+    for i in range(len(modes) - 2, -1, -1):
         if fft_full[i]:  # FFT of the whole axis, keep the centred frequencies (+-m share the Nyquist bin)
             idx = torch.arange(-modes[i], modes[i] + 1, device=x.device) % sizes[i]
             X = torch.fft.fft(X.reshape(-1, sizes[i]), dim=-1).index_select(1, idx).T.contiguous()
         else:
             X = torch.mm(fwd_full[i], X.reshape(-1, sizes[i]).T)  # (K_i, done * rest')
+    return X
+
+
+def _mix_modes(X, re, im, batch, cin, nd):
+    """Per-mode channel mixing in real arithmetic, weights ``(O, C, *K)`` used in place (mode-major):
+    ``(M, B, C)`` modes -> ``(M, B, O)`` complex (``nd`` spatial axes)."""
+    cout = re.shape[0]
     M = X.numel() // (batch * cin)
-    # per-mode channel mixing in real arithmetic, weights used in place (symbols store them mode-major)
     X = torch.view_as_real(X.reshape(M, batch, cin)).permute(0, 3, 1, 2).reshape(M, 2 * batch, cin)  # [re; im]
     perm = tuple(range(2, 2 + nd)) + (1, 0)
     wr = re.permute(perm).reshape(M, cin, cout)
     P = torch.bmm(X, wr)  # (M, 2B, O): [Xr Wr; Xi Wr]
     if im is None:
-        Y = torch.complex(P[:, :batch], P[:, batch:])
-    else:
-        Q = torch.bmm(X, im.permute(perm).reshape(M, cin, cout))  # [Xr Wi; Xi Wi]
-        Y = torch.complex(P[:, :batch] - Q[:, batch:], Q[:, :batch] + P[:, batch:])  # (M, B, O)
-    # inverse: the full axes from the outermost in, then the last axis (complex -> real)
-    for i in range(nd - 1):
+        return torch.complex(P[:, :batch], P[:, batch:])
+    Q = torch.bmm(X, im.permute(perm).reshape(M, cin, cout))  # [Xr Wi; Xi Wi]
+    return torch.complex(P[:, :batch] - Q[:, batch:], Q[:, :batch] + P[:, batch:])  # (M, B, O)
+
+
+def _partial_inverse(Y, modes, sizes, inv_last, inv_full, fft_last, fft_full, batch, cout, dtype):
+    """Back to the grid: the full axes from the outermost in, then the last axis (complex -> real);
+    ``(K.., B, O)`` -> ``(B, O, *N)`` in ``dtype``."""
+    kd = modes[-1] + 1
+    for i in range(len(modes) - 1):
         k_i = 2 * modes[i] + 1
         if fft_full[i]:
-            idx = torch.arange(-modes[i], modes[i] + 1, device=x.device) % sizes[i]
+            idx = torch.arange(-modes[i], modes[i] + 1, device=Y.device) % sizes[i]
             Yt = Y.reshape(k_i, -1).T
             if sizes[i] == 2 * modes[i] and modes[i] > 0:  # +-m return half each to the Nyquist bin
-                share = torch.ones(k_i, dtype=x.dtype, device=x.device)
+                share = torch.ones(k_i, dtype=dtype, device=Y.device)
                 share[0] = share[-1] = 0.5
                 Yt = Yt * share
             Z = torch.zeros(Yt.shape[0], sizes[i], dtype=Y.dtype, device=Y.device).index_add(1, idx, Yt)

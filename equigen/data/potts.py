@@ -54,6 +54,77 @@ def _check_generator(generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
 
+def _check_couplings(edges, couplings, fields):
+    """``edges`` ``(E, 2)`` long (``i < j`` within the length, no duplicates) and ``couplings`` ``(E, q, q)``."""
+    L, q = fields.shape
+    edges = torch.as_tensor(edges, dtype=torch.long, device=fields.device).reshape(-1, 2)
+    couplings = torch.as_tensor(couplings, dtype=fields.dtype, device=fields.device)
+    if couplings.shape != (edges.shape[0], q, q):
+        raise ValueError(f"couplings must have shape (E, q, q) = ({edges.shape[0]}, {q}, {q}), "
+                         f"got {tuple(couplings.shape)}")
+    if edges.numel() and (bool((edges[:, 0] >= edges[:, 1]).any()) or int(edges.min()) < 0
+                          or int(edges.max()) >= L):
+        raise ValueError(f"edges must be pairs (i, j) with 0 <= i < j < L={L}")
+    if len({tuple(e) for e in edges.tolist()}) != edges.shape[0]:
+        raise ValueError("edges contain a duplicate pair; merge its couplings into one (q, q) matrix")
+    return edges, couplings
+
+
+def _check_planted_args(length, q, num_contacts, local_range, min_contact_separation, alphabet, bond_letter) -> str:
+    """Validate :meth:`PottsModel.planted`'s sizes and letters; returns the alphabet."""
+    for name, v in (("length", length), ("num_contacts", num_contacts), ("local_range", local_range),
+                    ("min_contact_separation", min_contact_separation)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "length" else 0):
+            raise ValueError(f"{name} must be a {'positive' if name == 'length' else 'non-negative'} "
+                             f"integer, got {v!r}")
+    alphabet = alphabet if alphabet is not None else default_alphabet(q)
+    if len(alphabet) != q:
+        raise ValueError(f"alphabet {alphabet!r} has {len(alphabet)} letters but q={q}")
+    if bond_letter not in alphabet:
+        raise ValueError(f"bond_letter {bond_letter!r} is not in the alphabet {alphabet!r}")
+    return alphabet
+
+
+def _local_couplings(L, q, local_range, local_scale, g) -> dict[tuple[int, int], torch.Tensor]:
+    """Gaussian couplings ``J_{i,i+d}`` of scale ``local_scale / sqrt(d)``, ``d = 1..local_range``."""
+    couplings: dict[tuple[int, int], torch.Tensor] = {}
+    for d in range(1, local_range + 1):
+        for i in range(L - d):
+            couplings[(i, i + d)] = (local_scale / math.sqrt(d)) * torch.randn(q, q, generator=g,
+                                                                              dtype=torch.float64)
+    return couplings
+
+
+def _plant_bond(couplings, bond, L, q, c, bond_strength, bond_letter):
+    """Add ``bond_strength`` to ``J(c, c)`` at the bond positions; returns the model's ``bond`` metadata."""
+    i, j = sorted(int(b) for b in bond)
+    if not 0 <= i < j < L:
+        raise ValueError(f"bond positions must be two distinct positions in 0..{L - 1}, got {bond!r}")
+    J = couplings.setdefault((i, j), torch.zeros(q, q, dtype=torch.float64))
+    J[c, c] += bond_strength
+    return (i, j), {(bond_letter, bond_letter)}
+
+
+def _plant_contacts(couplings, L, q, c, used, num_contacts, min_contact_separation, contact_strength, g) -> None:
+    """Plant ``num_contacts`` long-range pairs (away from ``used``) favouring a random letter pairing."""
+    others = [a for a in range(q) if a != c]
+    placed, attempts = 0, 0
+    while placed < num_contacts:
+        attempts += 1
+        if attempts > 10_000:
+            raise ValueError(f"could not place {num_contacts} contacts with separation >= "
+                             f"{min_contact_separation} in length {L}; lower num_contacts or the separation")
+        i, j = sorted(torch.randint(0, L, (2,), generator=g).tolist())
+        if j - i < min_contact_separation or i in used or j in used:
+            continue
+        perm = torch.randperm(len(others), generator=g).tolist()
+        J = couplings.setdefault((i, j), torch.zeros(q, q, dtype=torch.float64))
+        for a, b in zip(others, perm):
+            J[a, others[b]] += contact_strength
+        used.update((i, j))
+        placed += 1
+
+
 class PottsModel:
     """A Potts energy on sequences of length ``L`` over ``alphabet`` (``q`` letters), pairwise on ``edges``.
 
@@ -77,28 +148,28 @@ class PottsModel:
         if not isinstance(alphabet, str) or len(alphabet) != q or len(set(alphabet)) != q:
             raise ValueError(f"alphabet must be a string of {q} distinct letters (one per column of fields), "
                              f"got {alphabet!r}")
-        edges = torch.as_tensor(edges, dtype=torch.long, device=fields.device).reshape(-1, 2)
-        couplings = torch.as_tensor(couplings, dtype=dtype, device=fields.device)
-        if couplings.shape != (edges.shape[0], q, q):
-            raise ValueError(f"couplings must have shape (E, q, q) = ({edges.shape[0]}, {q}, {q}), "
-                             f"got {tuple(couplings.shape)}")
-        if edges.numel() and (bool((edges[:, 0] >= edges[:, 1]).any()) or int(edges.min()) < 0
-                              or int(edges.max()) >= L):
-            raise ValueError(f"edges must be pairs (i, j) with 0 <= i < j < L={L}")
-        if len({tuple(e) for e in edges.tolist()}) != edges.shape[0]:
-            raise ValueError("edges contain a duplicate pair; merge its couplings into one (q, q) matrix")
+        edges, couplings = _check_couplings(edges, couplings, fields)
         beta = check_positive_float(beta, "beta")
         self.fields, self.edges, self.couplings = fields, edges, couplings
         self.alphabet, self.beta = alphabet, float(beta)
         self.length, self.q = int(L), int(q)
-        self.bond = None
-        if bond is not None:
-            (i, j), letters = bond
-            self.check_positions([i, j], argument="bond")
-            pairs = frozenset((a, b) for a, b in letters)
-            for a, b in pairs:
-                self.index(a), self.index(b)
-            self.bond = ((int(i), int(j)), pairs)
+        self.bond = None if bond is None else self._check_bond(bond)
+        self._build_neighbour_tables()
+        self._colors = None
+
+    def _check_bond(self, bond):
+        """``((i, j), letters)`` checked against the length and alphabet -> ``((i, j), frozenset of pairs)``."""
+        (i, j), letters = bond
+        self.check_positions([i, j], argument="bond")
+        pairs = frozenset((a, b) for a, b in letters)
+        for a, b in pairs:
+            self.index(a), self.index(b)
+        return (int(i), int(j)), pairs
+
+    def _build_neighbour_tables(self) -> None:
+        """Per-site neighbour lists and couplings, plain and padded, for the conditionals."""
+        L, q, edges, couplings = self.length, self.q, self.edges, self.couplings
+        dev = self.fields.device
         # per-site neighbour tables for conditionals: Jn[i][k, a, b] couples s_i = a with s_{nbr[i][k]} = b
         self._nbr, self._jn = [], []
         for i in range(L):
@@ -110,15 +181,14 @@ class PottsModel:
             self._jn.append(jn)
         # padded tables for updating many sites at once: nbr (L, K) (pad: the site itself, zero coupling)
         K = max((n.numel() for n in self._nbr), default=0)
-        self._nbr_pad = torch.arange(L, device=fields.device)[:, None].repeat(1, max(K, 1))
-        self._jn_pad = torch.zeros(L, max(K, 1), q, q, dtype=dtype, device=fields.device)
+        self._nbr_pad = torch.arange(L, device=dev)[:, None].repeat(1, max(K, 1))
+        self._jn_pad = torch.zeros(L, max(K, 1), q, q, dtype=self.fields.dtype, device=dev)
         for i in range(L):
             k = self._nbr[i].numel()
             self._nbr_pad[i, :k] = self._nbr[i]
             self._jn_pad[i, :k] = self._jn[i]
         self._jn_rows = self._jn_pad.transpose(2, 3).reshape(-1, q).contiguous()
         self._flat_couplings = couplings.reshape(-1)
-        self._colors = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -137,51 +207,19 @@ class PottsModel:
           bond positions) favour a random complementary pairing of letters by ``contact_strength``.
         """
         _check_generator(generator)
-        for name, v in (("length", length), ("num_contacts", num_contacts), ("local_range", local_range),
-                        ("min_contact_separation", min_contact_separation)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "length" else 0):
-                raise ValueError(f"{name} must be a {'positive' if name == 'length' else 'non-negative'} "
-                                 f"integer, got {v!r}")
-        alphabet = alphabet if alphabet is not None else default_alphabet(q)
-        if len(alphabet) != q:
-            raise ValueError(f"alphabet {alphabet!r} has {len(alphabet)} letters but q={q}")
-        if bond_letter not in alphabet:
-            raise ValueError(f"bond_letter {bond_letter!r} is not in the alphabet {alphabet!r}")
+        alphabet = _check_planted_args(length, q, num_contacts, local_range, min_contact_separation, alphabet,
+                                       bond_letter)
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         L = length
         c = alphabet.index(bond_letter)
         fields = field_scale * torch.randn(L, q, generator=g, dtype=torch.float64)
         fields[:, c] -= rare_penalty
-        couplings: dict[tuple[int, int], torch.Tensor] = {}
-        for d in range(1, local_range + 1):
-            for i in range(L - d):
-                couplings[(i, i + d)] = (local_scale / math.sqrt(d)) * torch.randn(q, q, generator=g,
-                                                                                  dtype=torch.float64)
+        couplings = _local_couplings(L, q, local_range, local_scale, g)
         bond_meta = None
         if bond is not None:
-            i, j = sorted(int(b) for b in bond)
-            if not 0 <= i < j < L:
-                raise ValueError(f"bond positions must be two distinct positions in 0..{L - 1}, got {bond!r}")
-            J = couplings.setdefault((i, j), torch.zeros(q, q, dtype=torch.float64))
-            J[c, c] += bond_strength
-            bond_meta = ((i, j), {(bond_letter, bond_letter)})
+            bond_meta = _plant_bond(couplings, bond, L, q, c, bond_strength, bond_letter)
         used = set(bond) if bond is not None else set()
-        others = [a for a in range(q) if a != c]
-        placed, attempts = 0, 0
-        while placed < num_contacts:
-            attempts += 1
-            if attempts > 10_000:
-                raise ValueError(f"could not place {num_contacts} contacts with separation >= "
-                                 f"{min_contact_separation} in length {L}; lower num_contacts or the separation")
-            i, j = sorted(torch.randint(0, L, (2,), generator=g).tolist())
-            if j - i < min_contact_separation or i in used or j in used:
-                continue
-            perm = torch.randperm(len(others), generator=g).tolist()
-            J = couplings.setdefault((i, j), torch.zeros(q, q, dtype=torch.float64))
-            for a, b in zip(others, perm):
-                J[a, others[b]] += contact_strength
-            used.update((i, j))
-            placed += 1
+        _plant_contacts(couplings, L, q, c, used, num_contacts, min_contact_separation, contact_strength, g)
         keys = sorted(couplings)
         edges = torch.tensor(keys, dtype=torch.long).reshape(-1, 2)
         J = torch.stack([couplings[k] for k in keys]) if keys else torch.zeros(0, q, q, dtype=torch.float64)
@@ -353,6 +391,39 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
     :func:`~equigen.data.mcmc.mcmc_diagnostics`) are computed on the post-burn-in energy traces.
     """
     _check_generator(generator)
+    chains, burn_in, per_chain = _check_mcmc_args(num_samples, method, sweeps, burn_in, chains)
+    fixed_map = _fixed_tensor(potts, fixed)
+    s = _initial_states(potts, chains, init, fixed_map, generator)
+    fixed_t = torch.tensor(sorted(fixed_map), dtype=torch.long, device=potts.fields.device)
+    blocks = [c[~torch.isin(c, fixed_t)] for c in potts.coloring()]
+    blocks = [c for c in blocks if c.numel()]
+    kept = sweeps - burn_in
+    keep_at = {burn_in + k * kept // per_chain + kept // per_chain - 1 for k in range(per_chain)}
+    trace, out, bond_trace = [], [], []
+    bond_fn = _bond_indicator(potts, fixed_map)
+    accepted = proposed = 0
+    for sweep in range(sweeps):
+        for sites in blocks:
+            if method == "gibbs":
+                _gibbs_update(potts, s, sites, generator)
+            else:
+                acc = _metropolis_update(potts, s, sites, generator)
+                accepted += int(acc.sum())
+                proposed += acc.numel()
+        if sweep >= burn_in:
+            trace.append(potts.energy(s))
+            if bond_fn is not None:
+                bond_trace.append(bond_fn(s))
+        if sweep in keep_at:
+            out.append(s.clone())
+    energy_trace = torch.stack(trace)
+    diagnostics = _chain_diagnostics(energy_trace, bond_trace, method, accepted, proposed)
+    samples = torch.stack(out, 1).reshape(num_samples, potts.length)
+    return MCMCResult(samples, energy_trace, diagnostics)
+
+
+def _check_mcmc_args(num_samples, method, sweeps, burn_in, chains) -> tuple[int, int, int]:
+    """Validate :func:`sample_mcmc`'s counts; returns ``(chains, burn_in, samples per chain)``."""
     if method not in ("gibbs", "metropolis"):
         raise ValueError(f"method must be 'gibbs' or 'metropolis', got {method!r}")
     for name, v in (("num_samples", num_samples), ("sweeps", sweeps)):
@@ -365,56 +436,64 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
     if not 0 <= burn_in < sweeps or sweeps - burn_in < per_chain:
         raise ValueError(f"need 0 <= burn_in < sweeps and at least num_samples/chains={per_chain} kept sweeps; "
                          f"got sweeps={sweeps}, burn_in={burn_in}")
-    fixed_map = _fixed_tensor(potts, fixed)
-    dev = potts.fields.device
+    return chains, burn_in, per_chain
+
+
+def _initial_states(potts, chains, init, fixed_map, generator) -> torch.Tensor:
+    """``(chains, L)`` start states: uniform random letters (or ``init``), with the fixed positions written in."""
     if init is None:
-        s = torch.randint(0, potts.q, (chains, potts.length), generator=generator).to(dev)
+        s = torch.randint(0, potts.q, (chains, potts.length), generator=generator).to(potts.fields.device)
     else:
         s = potts.check_sequences(init, argument="init").clone()
         if s.shape[0] != chains:
             raise ValueError(f"init must have {chains} rows (one per chain), got {s.shape[0]}")
     for p, a in fixed_map.items():
         s[:, p] = a
-    fixed_t = torch.tensor(sorted(fixed_map), dtype=torch.long, device=dev)
-    blocks = [c[~torch.isin(c, fixed_t)] for c in potts.coloring()]
-    blocks = [c for c in blocks if c.numel()]
-    kept = sweeps - burn_in
-    keep_at = {burn_in + k * kept // per_chain + kept // per_chain - 1 for k in range(per_chain)}
-    trace, out, bond_trace = [], [], []
-    bond_fn = None
-    if potts.bond is not None and not set(potts.bond[0]) <= set(fixed_map):
-        (bi, bj), pairs = potts.bond
-        allowed = torch.zeros(potts.q, potts.q, dtype=torch.float64, device=dev)
-        for a, b in pairs:
-            allowed[potts.index(a), potts.index(b)] = 1.0
+    return s
 
-        def bond_fn(x):
-            return allowed[x[:, bi], x[:, bj]]
-    accepted = proposed = 0
-    for sweep in range(sweeps):
-        for sites in blocks:
-            logits = potts.conditional_logits_many(s, sites)  # (chains, m, q)
-            m = sites.numel()
-            if method == "gibbs":
-                cdf = torch.softmax(logits, -1).cumsum(-1)
-                u = torch.rand(chains, m, 1, generator=generator, dtype=cdf.dtype).to(dev)
-                s[:, sites] = (cdf < u * cdf[..., -1:]).sum(-1).clamp_max(potts.q - 1)
-            else:
-                shift = torch.randint(1, potts.q, (chains, m), generator=generator).to(dev)
-                cur = s[:, sites]
-                prop = (cur + shift) % potts.q
-                d = logits.gather(2, prop[..., None]) - logits.gather(2, cur[..., None])  # = -beta dE
-                acc = metropolis_accept(d[..., 0], generator)
-                s[:, sites] = torch.where(acc, prop, cur)
-                accepted += int(acc.sum())
-                proposed += acc.numel()
-        if sweep >= burn_in:
-            trace.append(potts.energy(s))
-            if bond_fn is not None:
-                bond_trace.append(bond_fn(s))
-        if sweep in keep_at:
-            out.append(s.clone())
-    energy_trace = torch.stack(trace)
+
+def _bond_indicator(potts, fixed_map):
+    """``x -> (chains,)`` float64 indicator of an allowed letter pair at the bond, or ``None``.
+
+    ``None`` when the model has no bond or both bond positions are fixed (nothing to diagnose).
+    """
+    if potts.bond is None or set(potts.bond[0]) <= set(fixed_map):
+        return None
+    (bi, bj), pairs = potts.bond
+    allowed = torch.zeros(potts.q, potts.q, dtype=torch.float64, device=potts.fields.device)
+    for a, b in pairs:
+        allowed[potts.index(a), potts.index(b)] = 1.0
+
+    def bond_fn(x):
+        return allowed[x[:, bi], x[:, bj]]
+    return bond_fn
+
+
+def _gibbs_update(potts, s, sites, generator) -> None:
+    """Redraw the (mutually uncoupled) ``sites`` of every chain from their exact conditionals, in place."""
+    logits = potts.conditional_logits_many(s, sites)  # (chains, m, q)
+    cdf = torch.softmax(logits, -1).cumsum(-1)
+    u = torch.rand(s.shape[0], sites.numel(), 1, generator=generator, dtype=cdf.dtype).to(potts.fields.device)
+    s[:, sites] = (cdf < u * cdf[..., -1:]).sum(-1).clamp_max(potts.q - 1)
+
+
+def _metropolis_update(potts, s, sites, generator) -> torch.Tensor:
+    """Propose a random different letter at each of ``sites`` and accept by Metropolis, in place.
+
+    Returns the ``(chains, m)`` accepted mask.
+    """
+    logits = potts.conditional_logits_many(s, sites)  # (chains, m, q)
+    shift = torch.randint(1, potts.q, (s.shape[0], sites.numel()), generator=generator).to(potts.fields.device)
+    cur = s[:, sites]
+    prop = (cur + shift) % potts.q
+    d = logits.gather(2, prop[..., None]) - logits.gather(2, cur[..., None])  # = -beta dE
+    acc = metropolis_accept(d[..., 0], generator)
+    s[:, sites] = torch.where(acc, prop, cur)
+    return acc
+
+
+def _chain_diagnostics(energy_trace, bond_trace, method, accepted, proposed) -> dict:
+    """Mixing diagnostics of the energy (and bond indicator) traces, plus the acceptance rate."""
     diagnostics = mcmc_diagnostics(energy_trace)
     diagnostics["method"] = method
     if bond_trace:
@@ -422,9 +501,7 @@ def sample_mcmc(potts: PottsModel, num_samples: int, *, method: str = "gibbs", s
         diagnostics.update({"bond_r_hat": bond["r_hat"], "bond_tau_int": bond["tau_int"], "bond_ess": bond["ess"]})
     if method == "metropolis":
         diagnostics["acceptance_rate"] = accepted / max(proposed, 1)
-    samples = torch.stack(out, 1).reshape(num_samples, potts.length)
-    return MCMCResult(samples, energy_trace, diagnostics)
-
+    return diagnostics
 
 def single_site_frequencies(seqs: torch.Tensor, q: int) -> torch.Tensor:
     """``(L, q)`` empirical letter frequencies of ``(N, L)`` sequences."""

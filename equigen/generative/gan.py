@@ -119,50 +119,19 @@ class GAN(GenerativeModel):
             raise ValueError("GAN is unconditional: cond must be None")
         data = check_data(data, self.event_shape, like=self)
         check_non_negative_int(steps, "steps")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        lr = check_positive_float(lr, "lr")
-        critic_lr = check_positive_float(critic_lr, "critic_lr", allow_none=True)
-        critic_steps = check_positive_int(critic_steps, "critic_steps", allow_none=True)
-        log_every = check_positive_int(log_every, "log_every")
-        time_limit_s = check_positive_float(time_limit_s, "time_limit_s", allow_none=True)
-        if ema_decay is not None and not 0 <= check_float(ema_decay, "ema_decay") < 1:
-            raise ValueError(f"ema_decay must lie in [0, 1) (typical: 0.999) or be None, got {ema_decay!r}")
-        if critic_steps is None:
-            critic_steps = 5 if self.objective == "wgan-gp" else 1
-        if betas is None:
-            betas = (0.5, 0.9) if self.objective == "wgan-gp" else (0.0, 0.99)
+        batch_size, lr, critic_lr, critic_steps, log_every, time_limit_s, betas = self._fit_settings(
+            batch_size, lr, critic_lr, critic_steps, log_every, time_limit_s, ema_decay, betas)
         gen = torch.Generator(device=data.device).manual_seed(seed)
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
         opt_d = torch.optim.Adam(self.critic.parameters(), lr=critic_lr or lr, betas=betas)
-        if ema_decay is not None:
-            from equigen.train import EMA
-
-            ema = EMA(self.generator, ema_decay, warmup=True)  # the random initial generator fades
-        else:
-            ema = None
-        n, bs = len(data), min(batch_size, len(data))
-        p = next(self.parameters())
+        ema = self._new_ema(ema_decay)
+        bs = min(batch_size, len(data))
         t0, step, stopped = time.perf_counter(), 0, False
         acc_d = acc_g = 0.0
         last = {"critic_loss": float("nan"), "generator_loss": float("nan")}
         self.train()
         for step in range(1, steps + 1):
-            for _ in range(critic_steps):
-                real = data[torch.randint(n, (bs,), generator=gen, device=data.device)]
-                with torch.no_grad():
-                    fake = self.generator(randn((bs, self.latent_dim), generator=gen, like=p))
-                loss_d = self.critic_loss(real, fake, generator=gen)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-            for q in self.critic.parameters():
-                q.requires_grad_(False)
-            loss_g = self.generator_loss(self.generator(randn((bs, self.latent_dim), generator=gen, like=p)))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            for q in self.critic.parameters():
-                q.requires_grad_(True)
+            loss_d, loss_g = self._training_step(data, bs, critic_steps, opt_d, opt_g, gen)
             if ema is not None:
                 ema.update(self.generator)
             acc_d += float(loss_d.detach())
@@ -181,6 +150,54 @@ class GAN(GenerativeModel):
         self._set_ema(ema)
         self.eval()
         return {"steps": step, "seconds": time.perf_counter() - t0, "stopped_early": stopped, **last}
+
+    def _fit_settings(self, batch_size, lr, critic_lr, critic_steps, log_every, time_limit_s, ema_decay, betas):
+        """Validate :meth:`fit`'s settings and fill the objective's defaults for ``critic_steps`` and ``betas``."""
+        batch_size = check_positive_int(batch_size, "batch_size")
+        lr = check_positive_float(lr, "lr")
+        critic_lr = check_positive_float(critic_lr, "critic_lr", allow_none=True)
+        critic_steps = check_positive_int(critic_steps, "critic_steps", allow_none=True)
+        log_every = check_positive_int(log_every, "log_every")
+        time_limit_s = check_positive_float(time_limit_s, "time_limit_s", allow_none=True)
+        if ema_decay is not None and not 0 <= check_float(ema_decay, "ema_decay") < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1) (typical: 0.999) or be None, got {ema_decay!r}")
+        if critic_steps is None:
+            critic_steps = 5 if self.objective == "wgan-gp" else 1
+        if betas is None:
+            betas = (0.5, 0.9) if self.objective == "wgan-gp" else (0.0, 0.99)
+        return batch_size, lr, critic_lr, critic_steps, log_every, time_limit_s, betas
+
+    def _new_ema(self, ema_decay):
+        """An exponential moving average of the generator's weights, or ``None`` when ``ema_decay`` is."""
+        if ema_decay is None:
+            return None
+        from equigen.train import EMA
+
+        return EMA(self.generator, ema_decay, warmup=True)  # the random initial generator fades
+
+    def _training_step(self, data, bs, critic_steps, opt_d, opt_g, gen):
+        """``critic_steps`` critic updates on fresh batches, then one generator update (critic frozen).
+
+        Returns the last critic loss and the generator loss.
+        """
+        p = next(self.parameters())
+        for _ in range(critic_steps):
+            real = data[torch.randint(len(data), (bs,), generator=gen, device=data.device)]
+            with torch.no_grad():
+                fake = self.generator(randn((bs, self.latent_dim), generator=gen, like=p))
+            loss_d = self.critic_loss(real, fake, generator=gen)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        for q in self.critic.parameters():
+            q.requires_grad_(False)
+        loss_g = self.generator_loss(self.generator(randn((bs, self.latent_dim), generator=gen, like=p)))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        for q in self.critic.parameters():
+            q.requires_grad_(True)
+        return loss_d, loss_g
 
     def _set_ema(self, ema) -> None:
         if ema is None:

@@ -245,6 +245,30 @@ class MaskedTransformer(SequenceTransformer):
         redrawn again, in turn, from the conditional tilted by ``exp(-strength * energy)`` evaluated
         with the current letters elsewhere (``strength=inf``: only letters of least energy).
         """
+        steps, temperature = self._check_sample_args(num_samples, generator, cond, steps, schedule, temperature,
+                                                     strength, constraint)
+        fixed = self._fixed(fixed)
+        check_compatible(fixed, constraint, length=self.length, q=self.q)
+        was_training = self.training
+        self.eval()
+        tokens, free = self._clamped_start(num_samples, fixed)
+        F = int(free.sum())
+        cpos = [] if constraint is None else [
+            p for p in (constraint.positions if constraint.positions is not None else range(self.length))
+            if p not in fixed]
+        for t in range(steps):
+            if F == 0:
+                break
+            frac = math.cos(math.pi * t / (2 * steps)) if schedule == "cosine" else 1 - t / steps
+            k = max(1, math.ceil(F * frac - 1e-9))
+            tokens, hide, logits = self._redraw(tokens, free, k, temperature, generator)
+            for p in cpos:
+                self._redraw_constrained(tokens, hide, logits, p, constraint, strength, generator)
+        self.train(was_training)
+        return SampleOutput(tokens, float(min(steps, steps if F else 0)))
+
+    def _check_sample_args(self, num_samples, generator, cond, steps, schedule, temperature, strength, constraint):
+        """Validate :meth:`sample`'s arguments; returns ``steps`` (default ``L``) and ``temperature``."""
         _positive_int("num_samples", num_samples)
         _check_generator(generator)
         _check_unconditional(self, cond)
@@ -257,48 +281,49 @@ class MaskedTransformer(SequenceTransformer):
         if constraint is not None and not isinstance(constraint, Constraint):
             raise TypeError(f"constraint must be an equigen.generative.constraints.Constraint, got "
                             f"{type(constraint).__name__}")
-        fixed = self._fixed(fixed)
-        check_compatible(fixed, constraint, length=self.length, q=self.q)
-        was_training = self.training
-        self.eval()
+        return steps, temperature
+
+    def _clamped_start(self, num_samples, fixed):
+        """All-hidden ``(N, L)`` tokens with the ``fixed`` letters written in, and the ``(L,)`` free mask."""
         dev = self._device
-        N, L = num_samples, self.length
-        tokens = torch.full((N, L), self.mask_token, dtype=torch.long, device=dev)
-        free = torch.ones(L, dtype=torch.bool, device=dev)
+        tokens = torch.full((num_samples, self.length), self.mask_token, dtype=torch.long, device=dev)
+        free = torch.ones(self.length, dtype=torch.bool, device=dev)
         for p, a in fixed.items():
             tokens[:, p] = a
             free[p] = False
-        F = int(free.sum())
-        cpos = [] if constraint is None else [
-            p for p in (constraint.positions if constraint.positions is not None else range(L)) if p not in fixed]
-        rows = torch.arange(N, device=dev)
-        for t in range(steps):
-            if F == 0:
-                break
-            frac = math.cos(math.pi * t / (2 * steps)) if schedule == "cosine" else 1 - t / steps
-            k = max(1, math.ceil(F * frac - 1e-9))
-            scores = torch.rand(N, L, generator=generator).to(dev)
-            scores[:, ~free] = -1.0
-            chosen = torch.zeros(N, L, dtype=torch.bool, device=dev)
-            chosen[rows[:, None], scores.topk(k, 1).indices] = True
-            hide = chosen | (tokens == self.mask_token)
-            logits = self(torch.where(hide, self.mask_token, tokens)).double() / temperature
-            probs = torch.softmax(logits, -1)
-            draw = torch.multinomial(probs.reshape(-1, self.q).cpu(), 1, generator=generator).reshape(N, L).to(dev)
-            tokens = torch.where(hide, draw, tokens)
-            for p in cpos:
-                redo = hide[:, p]
-                if not bool(redo.any()):
-                    continue
-                cand = tokens[:, None, :].repeat(1, self.q, 1)
-                cand[:, :, p] = torch.arange(self.q, device=dev)
-                energy = constraint.energy(cand.reshape(-1, L)).reshape(N, self.q).to(torch.float64)
-                if math.isinf(strength):
-                    tilt = torch.where(energy <= energy.min(1, keepdim=True).values, 0.0, -math.inf)
-                else:
-                    tilt = -strength * energy
-                lp = torch.log_softmax(logits[:, p], -1) + tilt
-                new = torch.multinomial(torch.softmax(lp, -1).cpu(), 1, generator=generator).flatten().to(dev)
-                tokens[:, p] = torch.where(redo, new, tokens[:, p])
-        self.train(was_training)
-        return SampleOutput(tokens, float(min(steps, steps if F else 0)))
+        return tokens, free
+
+    def _redraw(self, tokens, free, k, temperature, generator):
+        """Hide ``k`` random free positions per sequence (and any still hidden) and redraw them from the model.
+
+        Returns the new tokens, the ``(N, L)`` hidden mask and the float64 logits over temperature.
+        """
+        N, L = tokens.shape
+        dev = self._device
+        scores = torch.rand(N, L, generator=generator).to(dev)
+        scores[:, ~free] = -1.0
+        chosen = torch.zeros(N, L, dtype=torch.bool, device=dev)
+        chosen[torch.arange(N, device=dev)[:, None], scores.topk(k, 1).indices] = True
+        hide = chosen | (tokens == self.mask_token)
+        logits = self(torch.where(hide, self.mask_token, tokens)).double() / temperature
+        probs = torch.softmax(logits, -1)
+        draw = torch.multinomial(probs.reshape(-1, self.q).cpu(), 1, generator=generator).reshape(N, L).to(dev)
+        return torch.where(hide, draw, tokens), hide, logits
+
+    def _redraw_constrained(self, tokens, hide, logits, p, constraint, strength, generator) -> None:
+        """Redraw position ``p`` where it was hidden, tilted by ``exp(-strength * energy)``, in place."""
+        redo = hide[:, p]
+        if not bool(redo.any()):
+            return
+        N, L = tokens.shape
+        dev = self._device
+        cand = tokens[:, None, :].repeat(1, self.q, 1)
+        cand[:, :, p] = torch.arange(self.q, device=dev)
+        energy = constraint.energy(cand.reshape(-1, L)).reshape(N, self.q).to(torch.float64)
+        if math.isinf(strength):
+            tilt = torch.where(energy <= energy.min(1, keepdim=True).values, 0.0, -math.inf)
+        else:
+            tilt = -strength * energy
+        lp = torch.log_softmax(logits[:, p], -1) + tilt
+        new = torch.multinomial(torch.softmax(lp, -1).cpu(), 1, generator=generator).flatten().to(dev)
+        tokens[:, p] = torch.where(redo, new, tokens[:, p])

@@ -98,6 +98,27 @@ def _gate_for(irreps_out: o3.Irreps):
     return gate, order
 
 
+def _tensor_product_paths(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, target: o3.Irreps, chiral: bool):
+    """The ``"uvu"`` paths ``irreps_in x irreps_sh -> target``: middle Irreps, the same relabelled, instructions.
+
+    With ``chiral`` every degree of ``target`` is kept whatever its parity, and relabelled with the
+    parity ``target`` has at that degree (SE(3) only: parity-violating paths).
+    """
+    parity_of_l = {}
+    for _, ir in target:
+        parity_of_l.setdefault(ir.l, ir.p)
+    wanted = {ir for _, ir in target}
+    mid, mid_relabelled, instructions = [], [], []
+    for i1, (mul, ir1) in enumerate(irreps_in):
+        for i2, (_, ir2) in enumerate(irreps_sh):
+            for ir_out in ir1 * ir2:
+                if ir_out in wanted or (chiral and ir_out.l in parity_of_l):
+                    instructions.append((i1, i2, len(mid), "uvu", True))
+                    mid.append((mul, ir_out))
+                    mid_relabelled.append((mul, (ir_out.l, parity_of_l[ir_out.l]) if chiral else ir_out))
+    return mid, mid_relabelled, instructions
+
+
 @configurable
 class TensorProductConv(nn.Module):
     """One tensor-product convolution: arbitrary Irreps in and out.
@@ -152,34 +173,9 @@ class TensorProductConv(nn.Module):
             raise ValueError("irreps_in and irreps_out must be non-empty")
         self.cutoff, self.num_radial, self.num_neighbors = float(cutoff), num_radial, float(num_neighbors)
         self.chiral, self.use_gate = bool(chiral), bool(gate)
-        if self.use_gate:
-            self.gate, order = _gate_for(self.irreps_out)
-            self.register_buffer("_order", order, persistent=False)
-            target = self.gate.irreps_in
-        else:
-            self.gate, target = None, self.irreps_out
-            self.register_buffer("_order", torch.zeros(0, dtype=torch.long), persistent=False)
-        parity_of_l = {}
-        for _, ir in target:
-            parity_of_l.setdefault(ir.l, ir.p)
-        wanted = {ir for _, ir in target}
-        mid, mid_relabelled, instructions = [], [], []
-        for i1, (mul, ir1) in enumerate(self.irreps_in):
-            for i2, (_, ir2) in enumerate(self.irreps_sh):
-                for ir_out in ir1 * ir2:
-                    if ir_out in wanted or (self.chiral and ir_out.l in parity_of_l):
-                        instructions.append((i1, i2, len(mid), "uvu", True))
-                        mid.append((mul, ir_out))
-                        mid_relabelled.append((mul, (ir_out.l, parity_of_l[ir_out.l]) if self.chiral else ir_out))
-        reachable = {ir for _, ir in mid_relabelled} | {ir for _, ir in self.irreps_in}
-        unreachable = [str(ir) for _, ir in self.irreps_out if ir not in reachable]
-        if not mid or len(unreachable) == len(self.irreps_out):
-            raise ValueError(f"no tensor-product path leads from irreps_in={self.irreps_in} with irreps_sh="
-                             f"{self.irreps_sh} to irreps_out={self.irreps_out}; the output would always be 0: "
-                             "add the missing degrees/parities to irreps_sh or irreps_in")
-        if unreachable and warn_unreachable:
-            warnings.warn(f"irreps_out={self.irreps_out}: {', '.join(unreachable)} cannot be reached from irreps_in="
-                          f"{self.irreps_in} with irreps_sh={self.irreps_sh} and will always be 0", stacklevel=3)
+        target = self._build_gate()
+        mid, mid_relabelled, instructions = _tensor_product_paths(self.irreps_in, self.irreps_sh, target, self.chiral)
+        self._check_reachable(mid, mid_relabelled, warn_unreachable)
         self.irreps_mid = o3.Irreps(mid)
         self.tp = o3.TensorProduct(self.irreps_in, self.irreps_sh, self.irreps_mid, instructions,
                                    shared_weights=False, internal_weights=False)
@@ -194,6 +190,28 @@ class TensorProductConv(nn.Module):
         group = SE3 if self.chiral else E3
         self.symmetry = Symmetry(lambda: group() * Permutations(), (self.irreps_in, "positions", "edge_index"),
                                  (self.irreps_out,))
+
+    def _build_gate(self) -> o3.Irreps:
+        """The output gate (or none) and its channel order; returns the Irreps the linear maps produce."""
+        if self.use_gate:
+            self.gate, order = _gate_for(self.irreps_out)
+            self.register_buffer("_order", order, persistent=False)
+            return self.gate.irreps_in
+        self.gate = None
+        self.register_buffer("_order", torch.zeros(0, dtype=torch.long), persistent=False)
+        return self.irreps_out
+
+    def _check_reachable(self, mid, mid_relabelled, warn_unreachable) -> None:
+        """ValueError when no output can be reached (by a path or the self-connection), a warning when some can't."""
+        reachable = {ir for _, ir in mid_relabelled} | {ir for _, ir in self.irreps_in}
+        unreachable = [str(ir) for _, ir in self.irreps_out if ir not in reachable]
+        if not mid or len(unreachable) == len(self.irreps_out):
+            raise ValueError(f"no tensor-product path leads from irreps_in={self.irreps_in} with irreps_sh="
+                             f"{self.irreps_sh} to irreps_out={self.irreps_out}; the output would always be 0: "
+                             "add the missing degrees/parities to irreps_sh or irreps_in")
+        if unreachable and warn_unreachable:
+            warnings.warn(f"irreps_out={self.irreps_out}: {', '.join(unreachable)} cannot be reached from irreps_in="
+                          f"{self.irreps_in} with irreps_sh={self.irreps_sh} and will always be 0", stacklevel=4)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, edge_index: torch.Tensor | None = None, *,
                 shifts: torch.Tensor | None = None, _checked: bool = False) -> torch.Tensor:

@@ -112,22 +112,7 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
     gen = torch.Generator().manual_seed(seed)
     x = _initial_configuration(system, chains, gen)
     logp = system.log_prob_unnormalized(x)
-    step = _initial_step(system)
-    accepted = torch.zeros(chains, dtype=torch.float64)
-
-    def move(x, logp, step):
-        return com_free_metropolis_step(system, x, logp, step, gen)
-
-    for i in range(burn_in):
-        x, logp, acc = move(x, logp, step)
-        step = adapt_step_size(step, acc.double().mean().item(), target_acceptance, i)
-    pilot = []
-    for _ in range(4000):
-        x, logp, _ = move(x, logp, step)
-        pilot.append(logp.clone())
-    tau_pilot = integrated_autocorrelation_time(torch.stack(pilot, 1).numpy())
-    for _ in range(int(5 * tau_pilot)):  # forget the start: five more autocorrelation times
-        x, logp, _ = move(x, logp, step)
+    x, logp, step, tau_pilot = _equilibrate(system, x, logp, burn_in, target_acceptance, gen)
     if thin is None:
         thin = max(1, int(math.ceil(2 * tau_pilot)))
     per_chain = math.ceil(num_samples / chains)
@@ -135,14 +120,7 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
     if steps > max_steps:
         raise ValueError(f"{num_samples} samples at thinning {thin} need {steps} steps per chain > max_steps="
                          f"{max_steps}; use more chains or allow more steps")
-    kept, energies = [], []
-    for s in range(steps):
-        x, logp, acc = move(x, logp, step)
-        accepted += acc.double()
-        energies.append(-logp * system.temperature)
-        if (s + 1) % thin == 0:
-            kept.append(x.clone())
-    series = torch.stack(energies, 1).numpy()
+    kept, series, accepted = _production(system, x, logp, step, steps, thin, gen)
     tau = integrated_autocorrelation_time(series)
     pos = torch.stack(kept, 1).reshape(-1, system.num_particles, system.dim)[:num_samples]
     pos = remove_com(pos)
@@ -151,6 +129,41 @@ def sample_reference(system: ParticleSystem, num_samples: int, *, chains: int = 
                    "chains": chains, "burn_in": burn_in + 4000 + int(5 * tau_pilot)}
     return ReferenceSamples(system, pos, system.energy(pos), diagnostics)
 
+
+def _equilibrate(system, x, logp, burn_in, target_acceptance, gen):
+    """Burn-in with step-size tuning, a 4000-step pilot measuring the energy's ``tau``, then ``5 tau`` more.
+
+    Returns the chains' ``x`` and ``logp``, the frozen step size and the pilot's ``tau``.
+    """
+    step = _initial_step(system)
+    for i in range(burn_in):
+        x, logp, acc = com_free_metropolis_step(system, x, logp, step, gen)
+        step = adapt_step_size(step, acc.double().mean().item(), target_acceptance, i)
+    pilot = []
+    for _ in range(4000):
+        x, logp, _ = com_free_metropolis_step(system, x, logp, step, gen)
+        pilot.append(logp.clone())
+    tau_pilot = integrated_autocorrelation_time(torch.stack(pilot, 1).numpy())
+    for _ in range(int(5 * tau_pilot)):  # forget the start: five more autocorrelation times
+        x, logp, _ = com_free_metropolis_step(system, x, logp, step, gen)
+    return x, logp, step, tau_pilot
+
+
+def _production(system, x, logp, step, steps, thin, gen):
+    """``steps`` moves of every chain at a fixed step size, keeping every ``thin``-th state.
+
+    Returns the kept states (list of ``(C, N, d)``), the energy series ``(C, steps)`` (numpy) and the
+    ``(C,)`` accepted-move counts.
+    """
+    accepted = torch.zeros(x.shape[0], dtype=torch.float64)
+    kept, energies = [], []
+    for s in range(steps):
+        x, logp, acc = com_free_metropolis_step(system, x, logp, step, gen)
+        accepted += acc.double()
+        energies.append(-logp * system.temperature)
+        if (s + 1) % thin == 0:
+            kept.append(x.clone())
+    return kept, torch.stack(energies, 1).numpy(), accepted
 
 @torch.no_grad()
 def sample_with_budget(system: ParticleSystem, num_samples: int, seconds: float, *, seed: int = 0,
@@ -210,6 +223,43 @@ def sample_lj_cluster(num_samples: int, num_particles: int = 13, *, temperature:
         uniformly at random, with exact energies and forces (:func:`~equigen.data.particles.lj_energy`);
         ``info`` holds the settings, the final step size and the acceptance rate after burn-in.
     """
+    _check_lj_cluster_args(num_samples, num_particles, temperature, wall_radius, num_chains, burn_in_sweeps,
+                           thin_sweeps, step)
+    rng = np.random.default_rng(seed)
+    chains = min(num_chains, num_samples)
+    per_chain = -(-num_samples // chains)
+    x = _lattice_cluster(num_particles, chains, rng)
+    beta = 1.0 / temperature
+    steps = np.full(chains, float(step))
+    for _ in range(burn_in_sweeps):
+        rate = _lj_sweep(x, steps, beta, wall_radius, rng) / num_particles
+        steps[:] = np.clip(steps * np.where(rate > 0.4, 1.05, 0.95), 1e-3, 0.5)
+    accepted, tried, samples = np.zeros(chains), 0, []
+    for _ in range(per_chain):
+        for _ in range(thin_sweeps):
+            accepted += _lj_sweep(x, steps, beta, wall_radius, rng)
+            tried += num_particles
+        samples.append(x - x.mean(1, keepdims=True))
+    pos_t = torch.from_numpy(_interleave_and_rotate(samples, num_samples, rng))
+    info = {"num_particles": num_particles, "temperature": float(temperature), "wall_radius": float(wall_radius),
+            "num_chains": chains, "burn_in_sweeps": burn_in_sweeps, "thin_sweeps": thin_sweeps, "seed": seed,
+            "step_final_mean": float(steps.mean()),
+            "acceptance": float(accepted.sum() / max(tried * chains, 1))}
+    return LJDataset(pos_t, lj_energy(pos_t), lj_forces(pos_t), info)
+
+
+def _interleave_and_rotate(samples, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """The first ``num_samples`` of the chains' centred states ``(C, N, 3)`` per stored sweep, shuffled
+    across chains and each given a uniformly random rotation: ``(num_samples, N, 3)``."""
+    pos = np.stack(samples, axis=1).reshape(-1, *samples[0].shape[1:])[:num_samples]  # chain-major order
+    order = rng.permutation(pos.shape[0])  # interleave chains so any prefix mixes them
+    pos = np.einsum("sij,snj->sni", _random_rotations(rng, pos.shape[0]), pos[order])
+    return np.ascontiguousarray(pos)
+
+
+def _check_lj_cluster_args(num_samples, num_particles, temperature, wall_radius, num_chains, burn_in_sweeps,
+                           thin_sweeps, step) -> None:
+    """Validate :func:`sample_lj_cluster`'s counts and sizes (the wall must be able to hold the cluster)."""
     for name, value, low in (("num_samples", num_samples, 1), ("num_particles", num_particles, 2),
                              ("num_chains", num_chains, 1), ("burn_in_sweeps", burn_in_sweeps, 0),
                              ("thin_sweeps", thin_sweeps, 1)):
@@ -219,55 +269,36 @@ def sample_lj_cluster(num_samples: int, num_particles: int = 13, *, temperature:
     if wall_radius < 0.5 * num_particles ** (1 / 3):
         raise ValueError(f"wall_radius={wall_radius} is too small to hold {num_particles} particles; "
                          f"use at least {0.5 * num_particles ** (1 / 3):.2f}")
-    rng = np.random.default_rng(seed)
-    chains = min(num_chains, num_samples)
-    per_chain = -(-num_samples // chains)
-    # start: a slightly perturbed simple cubic arrangement at spacing 1.1, centred
+
+
+def _lattice_cluster(num_particles: int, chains: int, rng: np.random.Generator) -> np.ndarray:
+    """Start ``(chains, N, 3)``: a slightly perturbed simple cubic arrangement at spacing 1.1, centred."""
     side = math.ceil(num_particles ** (1 / 3))
     grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:num_particles] * 1.1
-    x = np.repeat((grid - grid.mean(0))[None], chains, axis=0) + 0.02 * rng.standard_normal((chains, num_particles, 3))
-    beta = 1.0 / temperature
-    steps = np.full(chains, float(step))
-    accepted = np.zeros(chains)
-    tried = 0
+    return np.repeat((grid - grid.mean(0))[None], chains, axis=0) + 0.02 * rng.standard_normal(
+        (chains, num_particles, 3))
+
+
+def _lj_sweep(x: np.ndarray, steps: np.ndarray, beta: float, wall_radius: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """One sweep of every chain: ``N`` single-particle Metropolis moves inside the wall, ``x`` updated in place.
+
+    ``x`` ``(C, N, 3)``, ``steps`` ``(C,)`` Gaussian step sizes; returns the ``(C,)`` accepted-move counts.
+    """
+    chains, num_particles = x.shape[:2]
     rows = np.arange(chains)
-    samples = []
-
-    def sweep(tune: bool):
-        nonlocal tried
-        acc = np.zeros(chains)
-        for _ in range(num_particles):
-            k = rng.integers(num_particles, size=chains)
-            old = x[rows, k]
-            new = old + steps[:, None] * rng.standard_normal((chains, 3))
-            com = x.mean(1) + (new - old) / num_particles
-            trial = x.copy()
-            trial[rows, k] = new
-            inside = (np.linalg.norm(trial - com[:, None, :], axis=-1) <= wall_radius).all(-1)
-            d_e = lj_particle_energy(x, k, new) - lj_particle_energy(x, k, old)
-            with np.errstate(over="ignore"):
-                ok = inside & (rng.random(chains) < np.exp(np.minimum(0.0, -beta * d_e)))
-            x[rows[ok], k[ok]] = new[ok]
-            acc += ok
-        if tune:
-            rate = acc / num_particles
-            steps[:] = np.clip(steps * np.where(rate > 0.4, 1.05, 0.95), 1e-3, 0.5)
-        else:
-            accepted[:] += acc
-            tried += num_particles
-
-    for _ in range(burn_in_sweeps):
-        sweep(tune=True)
-    for _ in range(per_chain):
-        for _ in range(thin_sweeps):
-            sweep(tune=False)
-        samples.append(x - x.mean(1, keepdims=True))
-    pos = np.stack(samples, axis=1).reshape(-1, num_particles, 3)[:num_samples]  # chain-major order
-    order = rng.permutation(pos.shape[0])  # interleave chains so any prefix mixes them
-    pos = np.einsum("sij,snj->sni", _random_rotations(rng, pos.shape[0]), pos[order])
-    pos_t = torch.from_numpy(np.ascontiguousarray(pos))
-    info = {"num_particles": num_particles, "temperature": float(temperature), "wall_radius": float(wall_radius),
-            "num_chains": chains, "burn_in_sweeps": burn_in_sweeps, "thin_sweeps": thin_sweeps, "seed": seed,
-            "step_final_mean": float(steps.mean()),
-            "acceptance": float(accepted.sum() / max(tried * chains, 1))}
-    return LJDataset(pos_t, lj_energy(pos_t), lj_forces(pos_t), info)
+    acc = np.zeros(chains)
+    for _ in range(num_particles):
+        k = rng.integers(num_particles, size=chains)
+        old = x[rows, k]
+        new = old + steps[:, None] * rng.standard_normal((chains, 3))
+        com = x.mean(1) + (new - old) / num_particles
+        trial = x.copy()
+        trial[rows, k] = new
+        inside = (np.linalg.norm(trial - com[:, None, :], axis=-1) <= wall_radius).all(-1)
+        d_e = lj_particle_energy(x, k, new) - lj_particle_energy(x, k, old)
+        with np.errstate(over="ignore"):
+            ok = inside & (rng.random(chains) < np.exp(np.minimum(0.0, -beta * d_e)))
+        x[rows[ok], k[ok]] = new[ok]
+        acc += ok
+    return acc
