@@ -168,3 +168,18 @@ def test_short_run_verdict_takes_the_steps_reached_as_text():
                              full="trains 4000 steps per model")[1] == (
         "not converged at quick scale: the gap is 0.3. Steps reached: A 10 (stopped by steps); "
         "the full preset trains 4000 steps per model")
+
+
+def test_the_api_page_example_runs(tmp_path, monkeypatch):
+    """docs/api/experiments.md: the two-stage example experiment runs as written."""
+    import re
+
+    from tests.support import ROOT
+
+    page = (ROOT / "docs" / "api" / "experiments.md").read_text()
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "api_page_example"}
+    exec(compile(code, "docs/api/experiments.md", "exec"), namespace)
+    assert namespace["result"].metrics["mean"] == pytest.approx(0.0, abs=0.2)
+    assert [s["status"] for s in namespace["result"].stages] == ["done", "done"]
