@@ -27,6 +27,10 @@ step cap and learning-rate grid, the learning rate picked per model and training
 validation set. Two arms: *equal steps* (every model the same optimiser steps) and *equal
 wall-clock* (every twin as many steps as fit into the EGNN's training time at that size, with
 its equal-steps learning rate). Measured: test energy MAE and force RMSE (reduced units).
+
+Claims: the EGNN at the smallest n against each twin family at the largest n, the EGNN against every
+twin at every n, and every model's curve not rising with n (a rise between consecutive sizes counts
+above :data:`RISE_Z` paired standard errors on the test set; at quick scale a rise means "not converged").
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import torch
 from torch import nn
 
 from equigen.data.particles import LJDataset, sample_lj_cluster
-from equigen.experiments.base import Experiment, ExperimentConfig, save_figure
+from equigen.experiments.base import Experiment, ExperimentConfig
 from equigen.experiments.registry import register
 from equigen.geometry import bessel_basis, safe_norm
 from equigen.groups import haar_orthogonal
@@ -104,6 +108,17 @@ class DataEfficiencyConfig(ExperimentConfig):
     threads: int = 1
     time_budget_s: float = 3600.0
 
+    def __post_init__(self):
+        super().__post_init__()
+        unknown = sorted(set(self.models) - set(MODELS))
+        if unknown:
+            raise ValueError(f"config.models names {unknown}; choose from {MODELS}")
+        if BUILTIN not in self.models:
+            raise ValueError(f"config.models must include {BUILTIN!r}, got {self.models!r}")
+        unknown = sorted(set(dict(self.model_learning_rates)) - set(MODELS))
+        if unknown:
+            raise ValueError(f"config.model_learning_rates names {unknown}; choose from {MODELS}")
+
     @classmethod
     def quick(cls):
         # batches of 32 (a step costs ~2x a batch of 8 and sees 4x the configurations): 400 steps show
@@ -113,6 +128,8 @@ class DataEfficiencyConfig(ExperimentConfig):
         # quick scale): the values every earlier grid search {1e-3, 3e-3} on the validation set picked.
         # The equal wall-clock arm (n = 10,000): the strongest twin of each family (the message-passing
         # twin is as slow as the EGNN: its equal-steps run is its equal-time run).
+        # The same steps at every size: a step cap growing with n was tried and confounds data with compute
+        # (the EGNN at n = 1,000 and 2,000 steps is as good as at n = 10,000 and 2,000 steps; docs).
         return cls(test_size=400, val_size=200, steps=1200, batch_size=8, learning_rates=(1e-3, 3e-3),
                    model_learning_rates=QUICK_LEARNING_RATES, equal_time_sizes=(10000,),
                    equal_time_models=("distance MLP (Bessel)", "message passing + rot. aug.", "MLP + rot. aug."),
@@ -192,6 +209,9 @@ class Standardized(nn.Module):
         return self.energy_mean + self.energy_std * e
 
 
+_WIDTHS = {}  # hidden width of each twin whose parameter count matches the EGNN's
+
+
 def build_models(config: DataEfficiencyConfig, *, dtype=torch.float32, device=None, names=None) -> dict:
     """The force fields of the experiment, ``{name: ForceField(Standardized(...))}``, sizes matched to the EGNN's.
 
@@ -224,7 +244,11 @@ def build_models(config: DataEfficiencyConfig, *, dtype=torch.float32, device=No
         if name not in makers:
             raise ValueError(f"config.models holds {name!r}; choose from {MODELS}")
         make = makers[name]
-        inner[name] = make(width_for_params(make, target, lo=1, hi=4096))
+        key = (name, n, h, config.num_layers, config.num_radial, config.cutoff, config.mlp_layers, str(dtype), target)
+        if key not in _WIDTHS:  # the search builds many models: once per process and architecture, and
+            with torch.random.fork_rng():  # without drawing from the generator the twin is initialised with
+                _WIDTHS[key] = width_for_params(make, target, lo=1, hi=4096)
+        inner[name] = make(_WIDTHS[key])
     return {name: ForceField(Standardized(m, scale_positions=name in ("message passing + rot. aug.", "MLP",
                                                                       "MLP + rot. aug.")))
             for name, m in inner.items() if name in wanted}
@@ -328,13 +352,20 @@ def evaluate(model, data: LJDataset, edges_for, *, chunk: int = 250, per_config:
     return out
 
 
+def paired_rise(before: torch.Tensor, after: torch.Tensor) -> float:
+    """The rise of the mean per-configuration error from ``before`` to ``after`` in standard errors of the
+    paired difference (both ``(M,)``, on the same test configurations); negative: the error falls."""
+    d = after - before
+    mean = float(d.mean())
+    if len(d) < 2 or float(d.std()) == 0.0:
+        return float("inf") if mean > 0 else float("-inf") if mean < 0 else 0.0
+    return mean / (float(d.std()) / len(d) ** 0.5)
+
+
 def significant_increase(before: torch.Tensor, after: torch.Tensor, z: float = 2.0) -> bool:
     """Whether the mean of per-configuration errors rises from ``before`` to ``after`` by more than ``z``
-    standard errors of the paired difference (both ``(M,)``, on the same test configurations)."""
-    d = after - before
-    if len(d) < 2:
-        return bool(d.mean() > 0)
-    return bool(d.mean() > z * d.std() / len(d) ** 0.5)
+    standard errors of the paired difference (:func:`paired_rise`)."""
+    return paired_rise(before, after) > z
 
 
 def train(model, data: LJDataset, *, steps: int, lr: float, batch_size: int, force_weight: float,
@@ -369,12 +400,27 @@ def train(model, data: LJDataset, *, steps: int, lr: float, batch_size: int, for
     return {"curve": curve, "steps": len(curve), "stopped_by": stopped_by, "seconds": time.perf_counter() - t0}
 
 
+def _edge_cache(num_particles: int, device) -> callable:
+    """``edges_for(b)``: the complete graph of ``b`` clusters of ``num_particles``, built once per ``b``."""
+    edges = {}
+
+    def edges_for(b):
+        if b not in edges:
+            edges[b] = _complete_edges(b, num_particles).to(device)
+        return edges[b]
+    return edges_for
+
+
 def _monotone(values) -> bool:
     return all(b <= a for a, b in zip(values, values[1:]))
 
 
 RAW_COORDINATE = ("message passing + rot. aug.", "MLP", "MLP + rot. aug.")  # no rotation invariance built in
 INVARIANT_FEATURES = ("distance MLP", "distance MLP (Bessel)")
+RISE_Z = 2.0  # a rise between consecutive sizes counts when above this many paired standard errors
+LEARNED_FRACTION = 0.5  # a model has learned when its error at the largest n is below this x the constant predictor's
+METRICS = (("test_energy_mae", "test energy MAE (epsilon)", "energies"),
+           ("test_force_rmse", "test force RMSE (epsilon/sigma)", "forces"))
 
 
 @register
@@ -384,210 +430,272 @@ class DataEfficiency(Experiment):
                    "message passing and MLPs at 100 / 1,000 / 10,000 training configurations, equal size, "
                    "tuning, steps and (second arm) wall-clock")
     Config = DataEfficiencyConfig
+    stages = ("sample_data", "train_equal_steps", "train_equal_wall_clock", "summarise", "plot")
 
-    def execute(self, config, *, seed, out_dir, result):
-        dtype, device = torch.float32, torch.device(config.device)
-        start = time.perf_counter()
-        sizes = sorted(int(s) for s in config.train_sizes)
-        models = tuple(m for m in MODELS if m in config.models)
-        if BUILTIN not in models:
-            raise ValueError(f"config.models must include {BUILTIN!r}, got {config.models!r}")
-        args = (config.num_particles, config.temperature)
-        pool = _dataset(sizes[-1], *args, seed, config.burn_in_sweeps).to(dtype, device)
-        test = _held_out(config.test_size, sizes[-1], *args, seed + 1000, config.burn_in_sweeps).to(dtype, device)
-        val = _held_out(config.val_size, sizes[-1], *args, seed + 2000, config.burn_in_sweeps).to(dtype, device)
-        result.timings["data_s"] = time.perf_counter() - start
-        result.notes.append(f"LJ{config.num_particles} at T={config.temperature}: MCMC acceptance "
-                            f"{pool.info['acceptance']:.2f}; train, validation and test from independent chains "
-                            "of the same length (same distribution over chain positions).")
+    def sample_data(self, run):
+        """Training pool, test and validation sets from independent MCMC chains (``run.state``)."""
+        config, s = run.config, run.state
+        s.sizes = sorted(int(n) for n in config.train_sizes)
+        s.models = tuple(m for m in MODELS if m in config.models)  # checked by the config
+        args, largest = (config.num_particles, config.temperature), s.sizes[-1]
+        fixed = dict(config.model_learning_rates)
+        validate = len(config.learning_rates) > 1 and any(m not in fixed for m in s.models)
+        with run.timer("data"):
+            s.pool = _dataset(largest, *args, run.seed, config.burn_in_sweeps).to(torch.float32, run.device)
+            s.test, s.val = (_held_out(size, largest, *args, run.seed + offset, config.burn_in_sweeps)
+                             .to(torch.float32, run.device) if size else None
+                             for size, offset in ((config.test_size, 1000), (config.val_size * validate, 2000)))
+        run.result.notes.append(f"LJ{config.num_particles} at T={config.temperature}: MCMC acceptance "
+                                f"{s.pool.info['acceptance']:.2f}; train, validation and test from independent "
+                                "chains of the same length (same distribution over chain positions).")
+        s.edges_for = _edge_cache(config.num_particles, run.device)
+        s.rows, s.time_rows, s.per_config, s.fits, s.chosen_lr = [], [], {}, {}, {}
 
-        edges = {}
-
-        def edges_for(b):
-            if b not in edges:
-                edges[b] = _complete_edges(b, config.num_particles).to(device)
-            return edges[b]
-
-        def run(name, train_set, steps, lr, limit):
-            torch.manual_seed(seed)
-            model = build_models(config, dtype=dtype, device=device, names=(name,))[name]
-            model.energy_model.fit(train_set)
-            gen = torch.Generator().manual_seed(seed)
-            info = train(model, train_set, steps=steps, lr=lr, batch_size=config.batch_size,
-                         force_weight=config.force_weight, augment=name in AUGMENTED, generator=gen,
-                         edges_for=edges_for, time_limit_s=limit)
-            return model, info
-
-        fixed_lr = dict(config.model_learning_rates)
-        unknown = set(fixed_lr) - set(MODELS)
-        if unknown:
-            raise ValueError(f"config.model_learning_rates names {sorted(unknown)}; choose from {MODELS}")
-        rows, time_rows, chosen_lr, per_config = [], [], {}, {}
-        select = config.lr_select_size if config.lr_select_size in sizes else None
-        order = sorted(sizes, key=lambda s: s != select)  # the selection size first
-        for size in order:
-            train_set = pool[:size]
-            f_rms = float(train_set.forces.square().mean().sqrt())
-            e_std = float(train_set.energy.std())
-            egnn_seconds = None
-            for name in models:
-                best = None
-                if name in fixed_lr:
-                    grid = (fixed_lr[name],)
-                else:
-                    grid = config.learning_rates if select is None or size == select else (chosen_lr[name],)
-                for lr in grid:
-                    model, info = run(name, train_set, config.steps, lr, config.time_limit_s)
-                    if len(grid) == 1:  # nothing to choose: no validation pass
-                        best = (0.0, lr, model, info, {"energy_mae": None, "force_rmse": None})
-                        break
-                    v = evaluate(model, val, edges_for)
-                    score = v["energy_mae"] / e_std + v["force_rmse"] / f_rms
-                    if best is None or score < best[0]:
-                        best = (score, lr, model, info, v)
-                _, lr, model, info, v = best
-                chosen_lr.setdefault(name, lr)
-                t = evaluate(model, test, edges_for, per_config=True)
-                per_config[(name, size)] = (t.pop("energy_abs"), t.pop("force_sq"))
-                row = {"model": name, "train_size": size, "parameters": count_parameters(model),
-                       "learning_rate": lr, "steps": info["steps"], "stopped_by": info["stopped_by"],
-                       "train_seconds": info["seconds"], "test_energy_mae": t["energy_mae"],
-                       "test_force_rmse": t["force_rmse"], "final_train_loss": float(np.mean(info["curve"][-20:]))}
-                if v["energy_mae"] is not None:  # validated (a learning rate was chosen)
-                    row.update(val_energy_mae=v["energy_mae"], val_force_rmse=v["force_rmse"])
-                rows.append(row)
-                if name == BUILTIN:
-                    egnn_seconds = info["seconds"]
-                elif ((config.equal_time_sizes is None or size in config.equal_time_sizes)
-                      and (config.equal_time_models is None or name in config.equal_time_models)):
-                    # equal wall-clock: as many steps as fit into the EGNN's training time at this size
-                    per_step = info["seconds"] / max(info["steps"], 1)
-                    steps = int(egnn_seconds / per_step)
-                    if steps <= 1.2 * info["steps"]:  # as slow as the EGNN: the equal-steps run is the answer
-                        winfo = info
-                    else:
-                        model, winfo = run(name, train_set, steps, lr, egnn_seconds)
-                        t = evaluate(model, test, edges_for)
-                    time_rows.append({"model": name, "train_size": size, "learning_rate": lr,
-                                      "steps": winfo["steps"], "stopped_by": winfo["stopped_by"],
-                                      "train_seconds": winfo["seconds"], "egnn_seconds": egnn_seconds,
-                                      "test_energy_mae": t["energy_mae"], "test_force_rmse": t["force_rmse"]})
-        rows.sort(key=lambda r: (r["train_size"], models.index(r["model"])))
-        result.tables["test error (equal steps)"] = rows
-        if time_rows:
-            result.tables["test error (equal wall-clock)"] = time_rows
-        self._summarise(config, result, rows, time_rows, sizes, models, test, per_config)
-        result.figures.append(self._figure(rows, time_rows, sizes, models, out_dir))
+    def train_equal_steps(self, run):
+        """Every model at every size with the same step cap; its learning rate fixed or picked on the
+        validation set (at ``lr_select_size`` or at every size). Fills the equal-steps table."""
+        s, select = run.state, run.config.lr_select_size
+        select = select if select in s.sizes else None
+        s.order = sorted(s.sizes, key=lambda size: size != select)  # the selection size first
+        for size in s.order:
+            for name in s.models:
+                s.rows.append(self._train_row(run, name, size, self._lr_grid(run, name, size, select)))
+        s.rows.sort(key=lambda r: (r["train_size"], s.models.index(r["model"])))
+        run.result.tables["test error (equal steps)"] = s.rows
 
     @staticmethod
-    def _summarise(config, result, rows, time_rows, sizes, models, test, per_config=None):
-        by = {(r["model"], r["train_size"]): r for r in rows}
-        by_time = {(r["model"], r["train_size"]): r for r in time_rows}
-        small, large = sizes[0], sizes[-1]
-        params = [r["parameters"] for r in rows]
+    def _lr_grid(run, name, size, select) -> tuple:
+        fixed = dict(run.config.model_learning_rates)
+        if name in fixed:
+            return (fixed[name],)
+        return run.config.learning_rates if select is None or size == select else (run.state.chosen_lr[name],)
+
+    @staticmethod
+    def _fit(run, name, train_set, steps, lr, limit):
+        """One model trained from its seeded initialisation and batch order: ``(model, train info)``."""
+        config = run.config
+        torch.manual_seed(run.seed)
+        model = build_models(config, dtype=torch.float32, device=run.device, names=(name,))[name]
+        model.energy_model.fit(train_set)
+        info = train(model, train_set, steps=steps, lr=lr, batch_size=config.batch_size,
+                     force_weight=config.force_weight, augment=name in AUGMENTED, generator=run.generator(),
+                     edges_for=run.state.edges_for, time_limit_s=limit)
+        return model, info
+
+    def _train_row(self, run, name, size, grid) -> dict:
+        """Train ``name`` on the first ``size`` pool configurations at each learning rate of ``grid``, keep
+        the best on the validation set, and return its equal-steps table row (test errors)."""
+        s, train_set = run.state, run.state.pool[:size]
+        scale = (float(train_set.energy.std()), float(train_set.forces.square().mean().sqrt()))
+        best = None
+        for lr in grid:
+            model, info = self._fit(run, name, train_set, run.config.steps, lr, run.config.time_limit_s)
+            if len(grid) == 1:  # nothing to choose: no validation pass
+                best = (0.0, lr, model, info, {"energy_mae": None, "force_rmse": None})
+                break
+            v = evaluate(model, s.val, s.edges_for)
+            score = v["energy_mae"] / scale[0] + v["force_rmse"] / scale[1]
+            if best is None or score < best[0]:
+                best = (score, lr, model, info, v)
+        _, lr, model, info, v = best
+        s.chosen_lr.setdefault(name, lr)
+        s.fits[(name, size)] = info
+        t = evaluate(model, s.test, s.edges_for, per_config=True)
+        s.per_config[(name, size)] = (t.pop("energy_abs"), t.pop("force_sq"))
+        row = {"model": name, "train_size": size, "parameters": count_parameters(model), "learning_rate": lr,
+               "steps": info["steps"], "stopped_by": info["stopped_by"], "train_seconds": info["seconds"],
+               "test_energy_mae": t["energy_mae"], "test_force_rmse": t["force_rmse"],
+               "final_train_loss": float(np.mean(info["curve"][-20:]))}
+        if v["energy_mae"] is not None:  # validated (a learning rate was chosen)
+            row.update(val_energy_mae=v["energy_mae"], val_force_rmse=v["force_rmse"])
+        return row
+
+    def train_equal_wall_clock(self, run):
+        """Each selected twin as many steps as fit into the EGNN's training time at that size, with its
+        equal-steps learning rate (a twin as slow as the EGNN: its equal-steps run is the answer)."""
+        s, config = run.state, run.config
+        by = {(r["model"], r["train_size"]): r for r in s.rows}
+        for size, name in ((size, name) for size in s.order for name in s.models):
+            if name == BUILTIN or not ((config.equal_time_sizes is None or size in config.equal_time_sizes)
+                                       and (config.equal_time_models is None or name in config.equal_time_models)):
+                continue
+            row, info, egnn_seconds = by[(name, size)], s.fits[(name, size)], s.fits[(BUILTIN, size)]["seconds"]
+            steps = int(egnn_seconds / (info["seconds"] / max(info["steps"], 1)))
+            t = {"energy_mae": row["test_energy_mae"], "force_rmse": row["test_force_rmse"]}
+            if steps > 1.2 * info["steps"]:
+                model, info = self._fit(run, name, s.pool[:size], steps, row["learning_rate"], egnn_seconds)
+                t = evaluate(model, s.test, s.edges_for)
+            s.time_rows.append({"model": name, "train_size": size, "learning_rate": row["learning_rate"],
+                                "steps": info["steps"], "stopped_by": info["stopped_by"],
+                                "train_seconds": info["seconds"], "egnn_seconds": egnn_seconds,
+                                "test_energy_mae": t["energy_mae"], "test_force_rmse": t["force_rmse"]})
+        if s.time_rows:
+            run.result.tables["test error (equal wall-clock)"] = s.time_rows
+
+    def summarise(self, run):
+        """Metrics (errors, curve shapes) and the claims with their verdicts."""
+        s, result = run.state, run.result
+        by = {(r["model"], r["train_size"]): r for r in s.rows}
+        params = [r["parameters"] for r in s.rows]
         result.metrics.update({
             "parameter_ratio_max_min": max(params) / min(params),
-            "test_energy_std": float(test.energy.std()),
-            "test_force_rms": float(test.forces.square().mean().sqrt()),
-            "steps_cap": config.steps,
-            "runs_stopped_by_time_limit": sum(r["stopped_by"] == "time_limit" for r in rows),
+            "test_energy_std": float(s.test.energy.std()),
+            "test_force_rms": float(s.test.forces.square().mean().sqrt()),
+            "steps_cap": run.config.steps,
+            "runs_stopped_by_time_limit": sum(r["stopped_by"] == "time_limit" for r in s.rows),
         })
-        for name in models:
-            for size in sizes:
-                result.metrics[f"{name}_{size}_energy_mae"] = by[(name, size)]["test_energy_mae"]
-                result.metrics[f"{name}_{size}_force_rmse"] = by[(name, size)]["test_force_rmse"]
-        monotone, rises = {}, {}
-        for name in models:
-            for i, key in enumerate(("test_energy_mae", "test_force_rmse")):
-                monotone[(name, key)] = _monotone([by[(name, s)][key] for s in sizes])
-                if per_config:  # a rise larger than 2 standard errors of the paired test-set difference
-                    rises[(name, key)] = any(significant_increase(per_config[(name, a)][i], per_config[(name, b)][i])
-                                             for a, b in zip(sizes, sizes[1:]))
-        result.metrics["curves_monotone_all"] = bool(all(monotone.values()))
-        result.metrics["curves_not_monotone"] = [f"{n} {k}" for (n, k), ok in monotone.items() if not ok]
-        if per_config:
-            result.metrics["curves_without_significant_rise_all"] = not any(rises.values())
-            result.metrics["curves_with_significant_rise"] = [f"{n} {k}" for (n, k), up in rises.items() if up]
-        twins = [m for m in models if m != BUILTIN]
-        full = DataEfficiencyConfig.full()
+        for name, size in ((name, size) for name in s.models for size in s.sizes):
+            result.metrics[f"{name}_{size}_energy_mae"] = by[(name, size)]["test_energy_mae"]
+            result.metrics[f"{name}_{size}_force_rmse"] = by[(name, size)]["test_force_rmse"]
+        rises, z = _curve_shapes(result, by, s.sizes, s.models, s.per_config)
         stopped_early = result.metrics["runs_stopped_by_time_limit"] > 0
-        unsettled = ("not converged at quick scale (" + ("training stopped by the time limit before the step cap"
-                                                         if stopped_early else "the EGNN's error rises with n"
-                                                         + (" by more than two paired standard errors" if per_config
-                                                            else ""))
-                     + f"); the full preset trains {full.steps} steps with {len(full.learning_rates)} learning rates")
-        for key, metric in (("test_energy_mae", "test energy MAE (epsilon)"),
-                            ("test_force_rmse", "test force RMSE (epsilon/sigma)")):
-            label = "energies" if key == "test_energy_mae" else "forces"
-            eq = by[(BUILTIN, small)][key]
+        quick_scale = result.metrics["steps_cap"] < DataEfficiencyConfig.full().steps
+        train_energy = s.pool.energy[:s.sizes[-1]]
+        constant = {"test_energy_mae": float((s.test.energy - train_energy.mean()).abs().mean()),
+                    "test_force_rmse": result.metrics["test_force_rms"]}  # the training mean, zero forces
+        result.metrics.update(constant_predictor_energy_mae=constant["test_energy_mae"])
+        by_time = {(r["model"], r["train_size"]): r for r in s.time_rows}
+        for key, metric, label in METRICS:
             # settled when the EGNN's curve does not rise with n: no rise beyond two paired standard errors
-            # on the test set (strict monotonicity without the per-configuration errors)
-            rising = rises[(BUILTIN, key)] if per_config else not monotone[(BUILTIN, key)]
-            converged = not stopped_early and not rising
-            # the headline, against two families of twins: the raw-coordinate models (no rotation
-            # invariance built in, with or without augmentation) and the invariant-feature distance MLPs;
-            # each twin at n = large, at equal steps and (where run) at the EGNN's wall-clock
-            for family, members in (("raw-coordinate", RAW_COORDINATE), ("invariant-feature", INVARIANT_FEATURES)):
-                figures = {}
-                for m in (m for m in members if m in twins):
-                    figures[m] = by[(m, large)][key]
-                    if (m, large) in by_time:
-                        figures[f"{m} (equal wall-clock)"] = by_time[(m, large)][key]
-                if not figures:
-                    continue
-                best_twin = min(figures, key=figures.get)
-                result.metrics[f"best_{family}_twin_{label}"] = best_twin
-                won = eq < figures[best_twin]
-                # a run cut short by the time cap settles nothing, win or loss
-                verdict = ("not converged" if stopped_early else "reproduced" if won else
-                           "not reproduced" if converged else "not converged")
-                what = ("every model on raw coordinates (MLP, MLP and message passing with rotation augmentation)"
-                        if family == "raw-coordinate" else
-                        "the MLPs on sorted pair distances (plain and Bessel-expanded: invariant features, "
-                        "no message passing)")
-                result.add_claim(
-                    f"The EGNN trained on {small} configurations predicts {label} better than {what} trained on "
-                    f"{large}, at equal steps and at the EGNN's wall-clock",
-                    metric, eq, figures, verdict, builtin_name="EGNN",
-                    detail=(f"best {family} twin at n={large}: {best_twin} ({figures[best_twin]:.3g} vs EGNN@{small} "
-                            f"{eq:.3g})" + ("" if verdict != "not converged" else "; " + unsettled)))
-            # at every size the EGNN beats every twin (equal steps)
-            if twins:
-                wins = [by[(BUILTIN, s)][key] < min(by[(m, s)][key] for m in twins) for s in sizes]
-                mid = sizes[len(sizes) // 2]
-                figures = {m: by[(m, mid)][key] for m in twins}
-                verdict = ("not converged" if stopped_early else "reproduced" if all(wins) else "not reproduced")
-                result.add_claim(
-                    f"At equal size and steps the EGNN predicts {label} better than every twin at every "
-                    f"training-set size ({', '.join(map(str, sizes))}); figures at n={mid}",
-                    metric, by[(BUILTIN, mid)][key], figures, verdict, builtin_name="EGNN",
-                    detail=f"EGNN best at sizes: {[s for s, w in zip(sizes, wins) if w]}"
-                           + ("; " + unsettled if stopped_early else ""))
+            converged = not stopped_early and not rises[(BUILTIN, key)]
+            _headline_claims(result, by, by_time, s.sizes, s.models, (key, metric, label), stopped_early, converged)
+            _every_size_claim(result, by, s.sizes, s.models, (key, metric, label), stopped_early)
+            _monotone_claim(result, by, s.sizes, s.models, (key, metric, label), rises, z, constant[key],
+                            quick_scale, stopped_early)
 
-    @staticmethod
-    def _figure(rows, time_rows, sizes, models, out_dir):
-        import matplotlib
+    def plot(self, run):
+        """Test errors against training-set size, both arms, both metrics."""
+        s = run.state
+        run.figure(_figure(s.rows, s.time_rows, s.sizes, s.models), "data-efficiency",
+                   "Test energy MAE (left) and force RMSE (right) against the number of training configurations, "
+                   "log-log. Look for: the EGNN's curve below every raw-coordinate twin's at every n (those sit near "
+                   "the constant predictor), and how close the distance MLPs come; a curve that rises with n is "
+                   "not converged.")
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        styles = ("o-", "D-", "v-", "s--", "^:", "x:")
-        for ax, key, label in ((axes[0], "test_energy_mae", "test energy MAE (epsilon)"),
-                               (axes[1], "test_force_rmse", "test force RMSE (epsilon/sigma)")):
-            for i, name in enumerate(models):
-                ys = [next(r[key] for r in rows if r["model"] == name and r["train_size"] == s) for s in sizes]
-                line, = ax.plot(sizes, ys, styles[i % len(styles)], label=f"{name} (equal steps)")
-                pts = [(r["train_size"], r[key]) for r in time_rows if r["model"] == name]
-                if pts:
-                    ax.plot(*zip(*sorted(pts)), styles[i % len(styles)][0], color=line.get_color(), alpha=0.45,
-                            ls=(0, (1, 3)), markersize=9, label=f"{name} (equal wall-clock)")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("training configurations")
-            ax.set_ylabel(label)
-            ax.grid(True, which="both", alpha=0.3)
-        axes[1].legend(fontsize=6.5, loc="best")
-        fig.suptitle("LJ13: test error vs training-set size (solid: equal steps; faint dotted: twins given the "
-                     "EGNN's wall-clock)", fontsize=9)
-        return save_figure(fig, out_dir, "data-efficiency")
+def _curve_shapes(result, by, sizes, models, per_config) -> tuple[dict, dict]:
+    """Record which curves are not monotone in n and which rise significantly (more than two standard
+    errors of the paired test-set difference between consecutive sizes). Returns ``({(model, key): rises},
+    {(model, key): largest rise in paired standard errors})``."""
+    monotone, rises, z = {}, {}, {}
+    for name in models:
+        for i, (key, _, _) in enumerate(METRICS):
+            monotone[(name, key)] = _monotone([by[(name, s)][key] for s in sizes])
+            z[(name, key)] = max((paired_rise(per_config[(name, a)][i], per_config[(name, b)][i])
+                                  for a, b in zip(sizes, sizes[1:])), default=float("-inf"))
+            rises[(name, key)] = z[(name, key)] > RISE_Z
+    result.metrics["curves_monotone_all"] = bool(all(monotone.values()))
+    result.metrics["curves_not_monotone"] = [f"{n} {k}" for (n, k), ok in monotone.items() if not ok]
+    result.metrics["curves_without_significant_rise_all"] = not any(rises.values())
+    result.metrics["curves_with_significant_rise"] = [f"{n} {k}" for (n, k), up in rises.items() if up]
+    return rises, z
+
+
+def _monotone_claim(result, by, sizes, models, metric_info, rises, z, constant, quick_scale, stopped_early):
+    """Every model's test error does not rise with n: no rise between consecutive sizes beyond
+    :data:`RISE_Z` paired standard errors. A model whose error at the largest n is above
+    :data:`LEARNED_FRACTION` of the constant predictor's has not learned (its curve's shape is noise)."""
+    key, metric, label = metric_info
+    rising = [m for m in models if rises[(m, key)]]
+    unlearned = [m for m in models if by[(m, sizes[-1])][key] > LEARNED_FRACTION * constant]
+    curve = {m: " -> ".join(f"{by[(m, n)][key]:.3g}" for n in sizes) for m in rising}
+    words = [f"rises: {m} ({curve[m]}, {z[(m, key)]:.1f} paired SE)" for m in rising]
+    if unlearned:
+        words.append(f"at the constant predictor ({constant:.3g}) at every n, not learned: {', '.join(unlearned)}")
+    if stopped_early or (rising and quick_scale):
+        verdict = "not converged"
+        words.append("not converged at quick scale: " + ("training stopped by the time limit" if stopped_early else
+                     "the paired test covers the test draw, not the spread between training runs, which at this "
+                     "step budget is as large as the rise; the full preset trains "
+                     f"{DataEfficiencyConfig.full().steps} steps with a learning-rate search"))
+    else:
+        verdict = "not reproduced" if rising else "reproduced"
+    result.add_claim(
+        f"The test {label} error of every model does not rise with the training-set size "
+        f"({' -> '.join(map(str, sizes))})", f"largest rise of the test {label} error between consecutive sizes "
+        f"(paired standard errors; a rise above {RISE_Z:g} counts)", z[(BUILTIN, key)],
+        {m: z[(m, key)] for m in models if m != BUILTIN}, verdict, builtin_name="EGNN",
+        detail="; ".join(words) or "no curve rises")
+
+
+def _unsettled(stopped_early: bool) -> str:
+    full = DataEfficiencyConfig.full()
+    why = ("training stopped by the time limit before the step cap" if stopped_early
+           else "the EGNN's error rises with n by more than two paired standard errors")
+    return (f"not converged at quick scale ({why}); the full preset trains {full.steps} steps with "
+            f"{len(full.learning_rates)} learning rates")
+
+
+def _headline_claims(result, by, by_time, sizes, models, metric_info, stopped_early, converged):
+    """EGNN at the smallest n against each twin family at the largest n (equal steps and, where run,
+    the EGNN's wall-clock): the raw-coordinate models and the invariant-feature distance MLPs."""
+    key, metric, label = metric_info
+    small, large = sizes[0], sizes[-1]
+    eq = by[(BUILTIN, small)][key]
+    for family, members in (("raw-coordinate", RAW_COORDINATE), ("invariant-feature", INVARIANT_FEATURES)):
+        figures = {}
+        for m in (m for m in members if m in models):
+            figures[m] = by[(m, large)][key]
+            if (m, large) in by_time:
+                figures[f"{m} (equal wall-clock)"] = by_time[(m, large)][key]
+        if not figures:
+            continue
+        best_twin = min(figures, key=figures.get)
+        result.metrics[f"best_{family}_twin_{label}"] = best_twin
+        # a run cut short by the time cap settles nothing, win or loss
+        verdict = ("not converged" if stopped_early else "reproduced" if eq < figures[best_twin] else
+                   "not reproduced" if converged else "not converged")
+        what = ("every model on raw coordinates (MLP, MLP and message passing with rotation augmentation)"
+                if family == "raw-coordinate" else
+                "the MLPs on sorted pair distances (plain and Bessel-expanded: invariant features, no message passing)")
+        result.add_claim(
+            f"The EGNN trained on {small} configurations predicts {label} better than {what} trained on "
+            f"{large}, at equal steps and at the EGNN's wall-clock",
+            metric, eq, figures, verdict, builtin_name="EGNN",
+            detail=(f"best {family} twin at n={large}: {best_twin} ({figures[best_twin]:.3g} vs EGNN@{small} "
+                    f"{eq:.3g})" + ("" if verdict != "not converged" else "; " + _unsettled(stopped_early))))
+
+
+def _every_size_claim(result, by, sizes, models, metric_info, stopped_early):
+    """At equal size and steps the EGNN beats every twin at every size (figures at the middle size)."""
+    key, metric, label = metric_info
+    twins = [m for m in models if m != BUILTIN]
+    if not twins:
+        return
+    wins = [by[(BUILTIN, s)][key] < min(by[(m, s)][key] for m in twins) for s in sizes]
+    mid = sizes[len(sizes) // 2]
+    verdict = "not converged" if stopped_early else "reproduced" if all(wins) else "not reproduced"
+    result.add_claim(
+        f"At equal size and steps the EGNN predicts {label} better than every twin at every "
+        f"training-set size ({', '.join(map(str, sizes))}); figures at n={mid}",
+        metric, by[(BUILTIN, mid)][key], {m: by[(m, mid)][key] for m in twins}, verdict, builtin_name="EGNN",
+        detail=f"EGNN best at sizes: {[s for s, w in zip(sizes, wins) if w]}"
+               + ("; " + _unsettled(stopped_early) if stopped_early else ""))
+
+
+def _figure(rows, time_rows, sizes, models):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = ("o-", "D-", "v-", "s--", "^:", "x:")
+    for ax, key, label in ((axes[0], "test_energy_mae", "test energy MAE (epsilon)"),
+                           (axes[1], "test_force_rmse", "test force RMSE (epsilon/sigma)")):
+        for i, name in enumerate(models):
+            ys = [next(r[key] for r in rows if r["model"] == name and r["train_size"] == s) for s in sizes]
+            line, = ax.plot(sizes, ys, styles[i % len(styles)], label=f"{name} (equal steps)")
+            pts = [(r["train_size"], r[key]) for r in time_rows if r["model"] == name]
+            if pts:
+                ax.plot(*zip(*sorted(pts)), styles[i % len(styles)][0], color=line.get_color(), alpha=0.45,
+                        ls=(0, (1, 3)), markersize=9, label=f"{name} (equal wall-clock)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training configurations")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=6.5, loc="best")
+    fig.suptitle("LJ13: test error vs training-set size (solid: equal steps; faint dotted: twins given the "
+                 "EGNN's wall-clock)", fontsize=9)
+    return fig

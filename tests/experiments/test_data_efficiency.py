@@ -1,5 +1,6 @@
 """The data-efficiency experiment: registered, equal sizes, runs end to end at a tiny scale."""
 
+import pytest
 import torch
 
 from equigen.experiments import get, names
@@ -45,7 +46,8 @@ def test_tiny_run_end_to_end(tmp_path):
     assert all(r["test_energy_mae"] > 0 and r["test_force_rmse"] > 0 for r in rows)
     assert result.metrics["parameter_ratio_max_min"] < 1.2
     assert (tmp_path / "data-efficiency.png").exists()
-    assert result.tables["test error (equal wall-clock)"] and len(result.claims) == 6
+    assert result.tables["test error (equal wall-clock)"] and len(result.claims) == 8
+    assert result.figures[0].caption.startswith("Test energy MAE")
     assert all(c.verdict in ("reproduced", "not reproduced", "not converged") for c in result.claims)
 
 
@@ -121,14 +123,13 @@ def test_dense_forward_equals_the_edge_list_forward():
         assert "update_pos" in str(err)
 
 
-def test_fixed_learning_rates_are_checked():
-    cfg = DataEfficiencyConfig(train_sizes=(8,), test_size=8, val_size=8, steps=1, batch_size=4,
-                               hidden=8, num_layers=1, burn_in_sweeps=10, model_learning_rates=(("EGNN", 1e-3),))
-    try:
-        get("data-efficiency").run(cfg, seed=0)
-        raise AssertionError("an unknown model name must be rejected")
-    except ValueError as err:
-        assert "model_learning_rates" in str(err)
+def test_model_names_are_checked_at_construction():
+    with pytest.raises(ValueError, match="model_learning_rates names \\['EGNN'\\]"):
+        DataEfficiencyConfig(model_learning_rates=(("EGNN", 1e-3),))
+    with pytest.raises(ValueError, match="config.models names \\['GNN'\\]"):
+        DataEfficiencyConfig(models=("equivariant", "GNN"))
+    with pytest.raises(ValueError, match="must include 'equivariant'"):
+        DataEfficiencyConfig(models=("MLP",))
 
 
 def test_held_out_chains_run_as_long_as_the_pools():
@@ -142,3 +143,33 @@ def test_held_out_chains_run_as_long_as_the_pools():
     assert held.info["num_chains"] == 4  # ceil(10 / min(4, 3)) chains of 3 stored configurations each
     small = _held_out(20, 50, 4, 0.3, 7, 5)  # pool: 50 chains of 1; held out: 20 chains of 1
     assert len(small) == 20 and small.info["num_chains"] == 20
+
+
+def test_monotone_claim_verdicts():
+    """No rise: reproduced; a rise at quick scale: not converged, naming the model and the models that
+    did not learn; a rise at full scale: not reproduced."""
+    from equigen.experiments.base import Result
+    from equigen.experiments.data_efficiency import BUILTIN, _monotone_claim, paired_rise
+
+    key, sizes, models = "test_energy_mae", (10, 20), (BUILTIN, "MLP")
+    by = {(BUILTIN, 10): {key: 0.2}, (BUILTIN, 20): {key: 0.1}, ("MLP", 10): {key: 1.5}, ("MLP", 20): {key: 1.6}}
+    info = (key, "energy", "energy")
+
+    def claim(rise, quick):
+        result = Result("data-efficiency", {}, 0)
+        z = {(BUILTIN, key): -3.0, ("MLP", key): 5.0 if rise else 1.0}
+        rises = {k: v > 2 for k, v in z.items()}
+        _monotone_claim(result, by, sizes, models, info, rises, z, 1.58, quick, False)
+        return result.claims[0]
+
+    assert claim(False, True).verdict == "reproduced"
+    c = claim(True, True)
+    assert c.verdict == "not converged" and "rises: MLP (1.5 -> 1.6" in c.detail and "not learned: MLP" in c.detail
+    assert c.builtin == -3.0 and c.twins == {"MLP": 5.0}
+    assert claim(True, False).verdict == "not reproduced"
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(100, generator=g, dtype=torch.float64)
+    ones = torch.ones(100, dtype=torch.float64)
+    assert paired_rise(ones, ones - 0.5) == float("-inf")  # a fall without spread: minus infinity
+    assert paired_rise(base, base - 0.1) < -1e6
+    assert paired_rise(base, base + 0.01 * torch.randn(100, generator=g, dtype=torch.float64) + 0.01) > 2
