@@ -53,8 +53,8 @@ def test_tiny_run_has_both_arms_and_claims(tmp_path):
 def _rows(egnn, twin, *, above):
     """Synthetic LJ13 metric rows: the EGNN and one twin with given (clash fraction, energy W1)."""
     def row(model, arm, clash, w1):
-        return {"system": "LJ13", "model": model, "arm": arm, "clash_fraction": clash, "energy_W1": w1,
-                "frac_above_ref_max": above, "nll": 1.0}
+        return {"system": "LJ13", "model": model, "arm": arm, "clash_fraction": clash, "clash_fraction_0.8rm": clash,
+                "energy_W1": w1, "frac_above_ref_max": above, "nll": 1.0}
     return [row(MODELS[0], "built-in", *egnn), row("MLP (equal steps)", "equal steps", *twin)]
 
 

@@ -305,9 +305,10 @@ def _clash_claim(result, b, tw, config):
     """The LJ13 clash claim; "not converged" while the EGNN's own samples clash too often."""
     if b["clash_fraction"] > CLASH_TARGET:
         verdict = "not converged"
-        detail = (f"not converged at this scale: {b['clash_fraction']:.0%} of the EGNN's own samples clash "
-                  f"(acceptance: at most {CLASH_TARGET:.0%}); a ranking of samplers whose samples mostly "
-                  "clash settles nothing; the full preset trains longer")
+        detail = (f"not converged at this scale: {b['clash_fraction']:.0%} of the EGNN's own samples have a pair "
+                  f"closer than {config.clash_sigma} sigma ({b.get('clash_fraction_0.8rm', float('nan')):.0%} closer "
+                  f"than 0.8 r_m; acceptance: at most {CLASH_TARGET:.0%}); a ranking of samplers whose samples "
+                  "mostly clash settles nothing; the full preset trains longer")
     elif _ranked(b["clash_fraction"], tw):
         verdict, detail = "reproduced", ""
     else:
