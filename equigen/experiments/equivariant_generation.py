@@ -63,8 +63,8 @@ class EquivariantGenerationConfig(ExperimentConfig):
     signal: float = 3.0                 # RMS radius of the scaled data in noise units (schedule shift)
     t_power: float = 2.0                # training steps floor(T u^p): more training at low noise
     coords_range: float = 4.0           # the EGNN's per-edge coordinate step bound (noise units)
-    max_steps: dict = field(default_factory=lambda: {"DW4": 2000, "LJ13": 600})
-    time_limit_s: dict = field(default_factory=lambda: {"DW4": 40.0, "LJ13": 20.0})
+    max_steps: dict = field(default_factory=lambda: {"DW4": 2000, "LJ13": 1000})
+    time_limit_s: dict = field(default_factory=lambda: {"DW4": 40.0, "LJ13": 33.0})
     batch_size: dict = field(default_factory=lambda: {"DW4": 256, "LJ13": 64})
     lr: dict = field(default_factory=lambda: {"egnn": 1e-2, "mlp": 2e-3, "mlp_aug": 5e-3})
     lr_grid: tuple = (2e-3, 5e-3, 1e-2)
