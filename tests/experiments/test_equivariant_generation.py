@@ -8,6 +8,7 @@ from equigen.experiments.equivariant_generation import (
     MODELS,
     EquivariantGeneration,
     EquivariantGenerationConfig,
+    _clash_distances,
     _clash_fraction,
 )
 
@@ -41,6 +42,9 @@ def test_tiny_run_has_both_arms_and_claims(tmp_path):
         assert abs(train[f"{twin} (equal steps)"]["params"] / egnn["params"] - 1) < 0.2
     rows = result.tables["metrics (held-out reference)"]
     assert all(r["clash_fraction"] is None for r in rows)  # DW4 has no hard core
+    assert all(t["train_cpu_s"] >= 0 for t in train.values())
+    assert [s["name"] for s in result.stages] == list(EquivariantGeneration.stages)
+    assert result.figures and result.figures[0].caption
     assert all(r["heldout_loss"] > 0 for r in rows if r["arm"])
     assert result.claims and all(c.verdict in VERDICTS for c in result.claims)
     assert {c.metric for c in result.claims} >= {"energy W1 (k_B T)", "NLL (nats per configuration)"}
@@ -49,8 +53,8 @@ def test_tiny_run_has_both_arms_and_claims(tmp_path):
 def _rows(egnn, twin, *, above):
     """Synthetic LJ13 metric rows: the EGNN and one twin with given (clash fraction, energy W1)."""
     def row(model, arm, clash, w1):
-        return {"system": "LJ13", "model": model, "arm": arm, "clash_fraction": clash, "energy_W1": w1,
-                "frac_above_ref_max": above, "nll": 1.0}
+        return {"system": "LJ13", "model": model, "arm": arm, "clash_fraction": clash, "clash_fraction_0.8rm": clash,
+                "energy_W1": w1, "frac_above_ref_max": above, "nll": 1.0}
     return [row(MODELS[0], "built-in", *egnn), row("MLP (equal steps)", "equal steps", *twin)]
 
 
@@ -66,10 +70,13 @@ def test_claims_wait_for_the_acceptance_gates():
     assert c["energy W1 (k_B T)"].verdict == "not converged"
     assert "above the highest reference energy" in c["energy W1 (k_B T)"].detail
     assert c["fraction of samples with a clash"].verdict == "not converged"
+    # few samples above the maximum but an energy W1 beyond the target: still no energy verdict
     c = _claims(_rows((0.02, 3.0), (0.01, 2.0), above=0.1))
+    assert c["energy W1 (k_B T)"].verdict == "not converged" and "energy W1" in c["energy W1 (k_B T)"].detail
+    c = _claims(_rows((0.02, 0.6), (0.01, 0.4), above=0.1))
     assert c["energy W1 (k_B T)"].verdict == "not reproduced"
     assert c["fraction of samples with a clash"].verdict == "not reproduced"
-    c = _claims(_rows((0.01, 2.0), (0.3, 9.0), above=0.1))
+    c = _claims(_rows((0.01, 0.6), (0.3, 9.0), above=0.1))
     assert c["energy W1 (k_B T)"].verdict == "reproduced"
     assert c["fraction of samples with a clash"].verdict == "reproduced"
 
@@ -79,3 +86,13 @@ def test_clash_fraction():
 
     x = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0]], [[0.0, 0, 0], [0.7, 0, 0]]], dtype=torch.float64)
     assert _clash_fraction(x, 0.8) == 0.5 and _clash_fraction(x, None) is None
+
+
+def test_clash_distances_in_sigma_units():
+    from equigen.data import particles
+
+    config = _tiny(systems=("LJ13",))
+    d = _clash_distances(particles.LJ13(), config)
+    # 0.8 sigma with sigma = r_m / 2^(1/6) (r_m = 1), next to the stricter 0.8 r_m
+    assert abs(d["clash_fraction"] - 0.8 / 2 ** (1 / 6)) < 1e-12 and d["clash_fraction_0.8rm"] == 0.8
+    assert _clash_distances(particles.DW4(), config) is None
