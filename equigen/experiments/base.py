@@ -58,8 +58,7 @@ class ExperimentConfig:
 
 # config fields that must be > 0 wherever an experiment has them (others only >= 0)
 POSITIVE_FIELDS = ("time_budget_s", "threads", "lr", "gan_lr", "vae_lr", "batch_size", "gan_batch_size", "dt", "D",
-                   "temperature", "cutoff", "hidden", "width", "depth", "heads", "modes", "num_layers", "n_train",
-                   "num_train",
+                   "temperature", "cutoff", "hidden", "width", "depth", "heads", "modes", "num_layers", "num_train",
                    "num_steps", "diffusion_steps", "length", "q", "num_particles", "time_dim", "lr_grid",
                    "learning_rates")
 

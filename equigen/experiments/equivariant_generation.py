@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from equigen.core.deprecation import renamed_fields
 from equigen.experiments.base import Experiment, ExperimentConfig
 from equigen.experiments.registry import register
 
@@ -44,6 +45,8 @@ MODELS = ("EGNN (equivariant)", "MLP", "MLP + rotation augmentation")
 LR_KEYS = {"EGNN (equivariant)": "egnn", "MLP": "mlp", "MLP + rotation augmentation": "mlp_aug"}
 
 
+@renamed_fields(n_train="num_train", n_test="num_test", n_heldout="num_heldout", n_samples="num_samples",
+                n_nll="num_nll", n_align="num_align")
 @dataclass
 class EquivariantGenerationConfig(ExperimentConfig):
     """Presets of the experiment. Per system (``{"DW4": ..., "LJ13": ...}``): ``max_steps`` is the
@@ -55,8 +58,8 @@ class EquivariantGenerationConfig(ExperimentConfig):
     tensors run faster on one thread than split over two (less CPU per step, no waiting on a second core)."""
 
     systems: tuple = SYSTEMS
-    n_train: int = 1000
-    n_test: int = 500
+    num_train: int = 1000
+    num_test: int = 500
     chains: int = 128
     burn_in: int = 3000
     diffusion_steps: int = 100          # sampled with all of them
@@ -71,12 +74,12 @@ class EquivariantGenerationConfig(ExperimentConfig):
     ema_decay: float = 0.995
     hidden: int = 32
     num_layers: int = 3
-    n_heldout: int = 250                # held-out configurations for the denoising loss
+    num_heldout: int = 250                # held-out configurations for the denoising loss
     evals: int = 4                      # held-out loss evaluations during training
-    n_samples: int = 400
-    n_nll: int = 64
+    num_samples: int = 400
+    num_nll: int = 64
     nll_steps: int = 20
-    n_align: int = 50
+    num_align: int = 50
     clash_sigma: float = 0.8
     equal_time_arm: bool = True
     threads: int = 1
@@ -88,10 +91,10 @@ class EquivariantGenerationConfig(ExperimentConfig):
 
     @classmethod
     def full(cls):
-        return cls(n_train=20000, n_test=5000, chains=256, burn_in=20000, diffusion_steps=500,
+        return cls(num_train=20000, num_test=5000, chains=256, burn_in=20000, diffusion_steps=500,
                    max_steps={"DW4": 20000, "LJ13": 20000}, time_limit_s={"DW4": 1800.0, "LJ13": 5400.0},
-                   batch_size={"DW4": 256, "LJ13": 128}, hidden=64, num_layers=4, ema_decay=0.999, n_heldout=1000,
-                   evals=10, n_samples=5000, n_nll=500, nll_steps=100, n_align=300, time_budget_s=6 * 3600.0)
+                   batch_size={"DW4": 256, "LJ13": 128}, hidden=64, num_layers=4, ema_decay=0.999, num_heldout=1000,
+                   evals=10, num_samples=5000, num_nll=500, nll_steps=100, num_align=300, time_budget_s=6 * 3600.0)
 
 
 def principal_axis_uniformity(x: torch.Tensor) -> dict:
@@ -131,17 +134,17 @@ class EquivariantGeneration(Experiment):
         for name in config.systems:
             system = getattr(particles, name)()
             with run.timer(f"{name}_reference"):
-                ref = particles.sample_reference(system, config.n_train + config.n_test, chains=config.chains,
+                ref = particles.sample_reference(system, config.num_train + config.num_test, chains=config.chains,
                                                  burn_in=config.burn_in, seed=run.seed)
             perm = torch.randperm(len(ref.pos), generator=run.generator())
-            test = ref.pos[perm[config.n_train:]]
-            s = SimpleNamespace(system=system, train=ref.pos[perm[: config.n_train]].float(), test=test,
+            test = ref.pos[perm[config.num_train:]]
+            s = SimpleNamespace(system=system, train=ref.pos[perm[: config.num_train]].float(), test=test,
                                 diag={"system": name, **ref.diagnostics},
                                 clash_at=_clash_distances(system, config),
                                 energy_test=system.energy(test).numpy(),
                                 dist_test=particles.pair_distances(test).reshape(-1).numpy(),
-                                pool=test[config.n_align:].numpy()[:1000], train_rows=[])
-            floor = nearest_aligned_rmsd(test[: config.n_align].numpy(), s.pool)
+                                pool=test[config.num_align:].numpy()[:1000], train_rows=[])
+            floor = nearest_aligned_rmsd(test[: config.num_align].numpy(), s.pool)
             s.rows = [{"system": name, "model": "reference (held-out)", "arm": "", "params": 0, "steps": 0,
                        "train_s": 0.0, "sample_s": 0.0, "heldout_loss": None,
                        **_energy_metrics(s.energy_test, s.energy_test),
@@ -154,7 +157,7 @@ class EquivariantGeneration(Experiment):
         """Per system: the EGNN first (it sets the steps and the time of the two arms), then each twin in each arm."""
         for name, s in run.state.systems.items():
             build = _builders(s.system, run.config, run.seed)
-            heldout = s.test[: run.config.n_heldout].float().to(run.device)
+            heldout = s.test[: run.config.num_heldout].float().to(run.device)
             s.sample_s, egnn, per_step_s = None, {}, {}
             for label, arm in _schedule(run.config):
                 steps, limit = run.config.max_steps[name], run.config.time_limit_s[name]
@@ -182,14 +185,14 @@ class EquivariantGeneration(Experiment):
 
         config = run.config
         t0 = time.perf_counter()
-        x = model.sample(config.n_samples, generator=run.generator(1)).double().cpu()
+        x = model.sample(config.num_samples, generator=run.generator(1)).double().cpu()
         sample_s = time.perf_counter() - t0
         s.sample_s = sample_s if s.sample_s is None else s.sample_s
         finite = torch.isfinite(x).all(dim=(1, 2))
         x = x[finite]
-        nll = model.nll(s.test[: config.n_nll].float().to(run.device), steps=config.nll_steps,
+        nll = model.nll(s.test[: config.num_nll].float().to(run.device), steps=config.nll_steps,
                         generator=run.generator(2)).cpu()
-        rmsd = nearest_aligned_rmsd(x[: config.n_align].numpy(), s.pool)
+        rmsd = nearest_aligned_rmsd(x[: config.num_align].numpy(), s.pool)
         s.rows.append({"system": name, "model": shown, "arm": arm, "params": count_parameters(model),
                        "steps": info["steps"], "train_s": info["seconds"], "sample_s": sample_s,
                        "heldout_loss": info["heldout_loss"], **_sample_metrics(s, x),
@@ -204,8 +207,8 @@ class EquivariantGeneration(Experiment):
 
         config = run.config
         for name, s in run.state.systems.items():
-            x, info = particles.sample_with_budget(s.system, config.n_samples, s.sample_s, seed=run.seed + 3)
-            rmsd = nearest_aligned_rmsd(x[: config.n_align].numpy(), s.pool)
+            x, info = particles.sample_with_budget(s.system, config.num_samples, s.sample_s, seed=run.seed + 3)
+            rmsd = nearest_aligned_rmsd(x[: config.num_align].numpy(), s.pool)
             row = {"system": name, "model": f"MCMC (same time, {info['steps']} steps)", "arm": "", "params": 0,
                    "steps": info["steps"], "train_s": 0.0, "sample_s": info["seconds"], "heldout_loss": None,
                    **_sample_metrics(s, x), "aligned_rmsd": float(rmsd.mean()), "nll": None, **_orient(x)}

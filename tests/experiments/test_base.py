@@ -124,7 +124,8 @@ def test_short_run_verdict_lists_the_steps_each_run_reached(ok, short, expected)
 
 
 RENAMED_FIELDS = [("lorenz", "n_train", "num_train"), ("nbody-conservation", "iterations", "steps"),
-                  ("fick", "mlp_epochs", "mlp_steps"), ("poisson", "n_val", "num_val")]
+                  ("fick", "mlp_epochs", "mlp_steps"), ("poisson", "n_val", "num_val"),
+                  ("equivariant-generation", "n_samples", "num_samples")]
 
 
 @pytest.mark.parametrize("name, old, new", RENAMED_FIELDS)

@@ -14,9 +14,9 @@ from equigen.experiments.equivariant_generation import (
 
 
 def _tiny(**kw):
-    base = dict(systems=("DW4",), n_train=64, n_test=64, chains=16, burn_in=200, diffusion_steps=10,
+    base = dict(systems=("DW4",), num_train=64, num_test=64, chains=16, burn_in=200, diffusion_steps=10,
                 max_steps={"DW4": 12}, time_limit_s={"DW4": 30.0}, batch_size={"DW4": 16}, hidden=8, num_layers=1,
-                n_heldout=16, evals=2, n_samples=16, n_nll=8, nll_steps=2, n_align=4, threads=1)
+                num_heldout=16, evals=2, num_samples=16, num_nll=8, nll_steps=2, num_align=4, threads=1)
     base.update(kw)
     return EquivariantGenerationConfig(**base)
 
