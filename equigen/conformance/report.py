@@ -245,11 +245,7 @@ def run_cell(adapter, symmetry: str, dtype: torch.dtype, *, compiled: bool, fn=N
     group = adapter.group(symmetry)
     declared = isinstance(adapter, DeclaredAdapter)
     try:
-        if declared:
-            fn, inputs = adapter.function_and_example(dtype=dtype, seed=seed, compiled=compiled)
-        else:
-            fn = fn or adapter.function(dtype=dtype, seed=seed, compiled=compiled)
-            inputs = adapter.example(dtype=dtype, seed=seed)
+        fn, inputs = _model_and_example(adapter, dtype, seed, compiled, fn)
         worst, tol, first, count = _fixed(fn, inputs, group, adapter.in_kinds, adapter.out_kinds, trials, seed)
     except Exception as err:  # the model itself raised: reported, not hidden
         cell.status, cell.message = "error", _short(err)
@@ -262,28 +258,8 @@ def run_cell(adapter, symmetry: str, dtype: torch.dtype, *, compiled: bool, fn=N
         cell.status, cell.message, cell.counterexample = status, message, str(g)
         failure = (inputs, g, message)
     if not compiled and not declared and max_examples > 0:
-        settings = hypothesis.settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
-                                       suppress_health_check=list(hypothesis.HealthCheck), print_blob=False)
-        cell.search_examples = max_examples
-        def guarded(*x):  # an exception of the model is a counterexample too: keep its inputs
-            try:
-                return fn(*x)
-            except Exception as err:
-                raise AssertionError(f"{_MODEL_RAISED} {_short(err)}") from err
-
-        guarded.__name__ = getattr(fn, "__name__", adapter.name)
-        try:
-            check_equivariant(guarded, group, adapter.in_kinds, adapter.out_kinds, adapter.inputs(dtype),
-                              settings=settings)
-        except EquivarianceError as err:
-            message = str(err).split("Minimal counterexample: ", 1)[-1]
-            if cell.status == "pass":
-                cell.status = ("error" if _MODEL_RAISED in message else "non-finite") if err.report is None else "FAIL"
-            cell.message = message if not cell.message else f"{cell.message}; search: {message}"
-            cell.counterexample = str(err.element)
-            failure = (err.inputs, err.element, message)  # shrunk inputs: prefer them
-        except Exception as err:  # hypothesis could not generate, or the model raised
-            cell.status, cell.message = "error", _short(err)
+        found = _search_cell(cell, fn, adapter, group, dtype, max_examples)
+        failure = found if found is not None else failure  # shrunk inputs: prefer them
     if failure is not None and script_dir is not None and not declared:
         try:
             cell.script = str(write_script(script_dir, adapter, symmetry, dtype, compiled, failure[0], failure[1],
@@ -292,6 +268,49 @@ def run_cell(adapter, symmetry: str, dtype: torch.dtype, *, compiled: bool, fn=N
             cell.message += f" (no script: {err})"
     cell.seconds = time.perf_counter() - start
     return cell
+
+
+def _model_and_example(adapter, dtype: torch.dtype, seed: int, compiled: bool, fn=None) -> tuple:
+    """The model function (``fn`` when already built) and the adapter's fixed example inputs."""
+    if isinstance(adapter, DeclaredAdapter):
+        return adapter.function_and_example(dtype=dtype, seed=seed, compiled=compiled)
+    fn = fn or adapter.function(dtype=dtype, seed=seed, compiled=compiled)
+    return fn, adapter.example(dtype=dtype, seed=seed)
+
+
+def _guarded(fn, name: str):
+    """``fn`` whose exceptions are counterexamples too (an ``AssertionError``, so that the search
+    keeps the inputs that raised)."""
+    def guarded(*x):
+        try:
+            return fn(*x)
+        except Exception as err:
+            raise AssertionError(f"{_MODEL_RAISED} {_short(err)}") from err
+
+    guarded.__name__ = getattr(fn, "__name__", name)
+    return guarded
+
+
+def _search_cell(cell: Cell, fn, adapter, group, dtype: torch.dtype, max_examples: int):
+    """The hypothesis search of an eager cell (module doc); records what it finds in ``cell`` and
+    returns the shrunk failure ``(inputs, element, message)``, or None."""
+    settings = hypothesis.settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
+                                   suppress_health_check=list(hypothesis.HealthCheck), print_blob=False)
+    cell.search_examples = max_examples
+    guarded = _guarded(fn, adapter.name)
+    try:
+        check_equivariant(guarded, group, adapter.in_kinds, adapter.out_kinds, adapter.inputs(dtype),
+                          settings=settings)
+    except EquivarianceError as err:
+        message = str(err).split("Minimal counterexample: ", 1)[-1]
+        if cell.status == "pass":
+            cell.status = ("error" if _MODEL_RAISED in message else "non-finite") if err.report is None else "FAIL"
+        cell.message = message if not cell.message else f"{cell.message}; search: {message}"
+        cell.counterexample = str(err.element)
+        return err.inputs, err.element, message
+    except Exception as err:  # hypothesis could not generate, or the model raised
+        cell.status, cell.message = "error", _short(err)
+    return None
 
 
 def run_conformance(selected=None, *, dtypes=("float64", "float32"), modes=("eager",), trials: int = 4,
@@ -332,25 +351,33 @@ def run_conformance(selected=None, *, dtypes=("float64", "float32"), modes=("eag
             continue
         for mode in modes:
             for dname in dtypes:
-                dtype, compiled = DTYPES[dname], mode == "compiled"
-                fn = None
-                if not isinstance(adapter, DeclaredAdapter):
-                    try:
-                        fn = adapter.function(dtype=dtype, seed=seed, compiled=compiled)
-                    except Exception as err:
-                        for sym in adapter.symmetries:
-                            report.cells.append(Cell(adapter.name, sym, dname, mode, "error", message=_short(err)))
-                        continue
-                for sym in adapter.symmetries:
-                    cell = run_cell(adapter, sym, dtype, compiled=compiled, fn=fn, trials=trials,
-                                    max_examples=max_examples, seed=seed, script_dir=script_dir)
-                    report.cells.append(cell)
-                    if progress:
-                        progress(f"{cell.model:38s} {sym:12s} {dname} {mode:8s} {cell.status:10s} "
-                                 f"{cell.error:.2e} ({cell.seconds:.1f} s)")
+                _run_cells(report, adapter, mode, dname, trials=trials, max_examples=max_examples, seed=seed,
+                           script_dir=script_dir, progress=progress)
         if checkpoint:
             checkpoint(report)
     return report
+
+
+def _run_cells(report: ConformanceReport, adapter, mode: str, dname: str, *, trials: int, max_examples: int,
+               seed: int, script_dir, progress) -> None:
+    """Append the cells of one adapter in one mode and dtype to ``report`` (one model built for
+    all its symmetries; an error cell per symmetry when it cannot be built)."""
+    dtype, compiled = DTYPES[dname], mode == "compiled"
+    fn = None
+    if not isinstance(adapter, DeclaredAdapter):
+        try:
+            fn = adapter.function(dtype=dtype, seed=seed, compiled=compiled)
+        except Exception as err:
+            for sym in adapter.symmetries:
+                report.cells.append(Cell(adapter.name, sym, dname, mode, "error", message=_short(err)))
+            return
+    for sym in adapter.symmetries:
+        cell = run_cell(adapter, sym, dtype, compiled=compiled, fn=fn, trials=trials,
+                        max_examples=max_examples, seed=seed, script_dir=script_dir)
+        report.cells.append(cell)
+        if progress:
+            progress(f"{cell.model:38s} {sym:12s} {dname} {mode:8s} {cell.status:10s} "
+                     f"{cell.error:.2e} ({cell.seconds:.1f} s)")
 
 
 def _versions() -> dict:

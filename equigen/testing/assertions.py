@@ -194,46 +194,67 @@ def _measure(fn, inputs, element, in_kinds, out_kinds, *, rtol, atol) -> Equivar
         _outputs_finite(outs, which, f"element [{element}]")
     out_ctx = Context(ctx.num_nodes if ctx.num_nodes is not None else
                       Context.from_tensors(out, out_kinds).num_nodes, ctx.batch)
-    for i, (o, kind) in enumerate(zip(out, out_kinds)):
-        rows = kind == "nodes" or (is_node_indexed(kind) and o.dim() >= 2)
-        if rows and ctx.num_nodes is not None and o.shape[0] != ctx.num_nodes and element.part(PermutationPart):
-            raise AssertionError(
-                f"output {i} (kind {kind}) has {o.shape[0]} rows but the inputs have {ctx.num_nodes} nodes; "
-                "a node-indexed output needs one row per node (a scatter without dim_size drops trailing "
-                "nodes that receive nothing)")
+    _check_rows(out, out_kinds, ctx.num_nodes, element)
     expected = element.act_all(out, out_kinds, context=out_ctx)
 
     dtype = _least_precise(inputs + out)
-    if rtol is None:
-        rtol = default_rtol(dtype) if dtype is not None else 0.0
-    rtol = float(rtol)
-    atol = 0.0 if atol is None else float(atol)
+    rtol, atol = _tolerances(rtol, atol, dtype)
     m_in = _maxabs(inputs)
     amp = max(1.0, _maxabs(g_inputs) / m_in) if m_in > 0 else 1.0
     errors, tols, oks = [], [], []
     for i, (a, e, kind) in enumerate(zip(out_g, expected, out_kinds)):
-        if a.shape != e.shape:
-            raise AssertionError(
-                f"output {i} (kind {kind}) has shape {tuple(a.shape)} on transformed inputs but "
-                f"{tuple(e.shape)} expected, under element [{element}]"
-            )
-        if kind in INTEGER_KINDS or not (a.is_floating_point() or a.is_complex()):
-            same = torch.equal(_edge_set(a), _edge_set(e)) if kind == "edge_index" else torch.equal(a, e)
-            errors.append(0.0 if same else math.inf)
-            tols.append(0.0)
-            oks.append(same)
-            continue
-        diff = float((a.detach() - e.detach()).abs().max()) if a.numel() else 0.0
-        scale = max(float(e.detach().abs().max()) if e.numel() else 0.0, m_in, 1e-300)
-        errors.append(diff / scale)
-        tols.append(rtol * amp + atol / scale)
-        oks.append(diff <= atol + rtol * amp * scale)
+        error, tol, ok = _compare(i, a, e, kind, element, m_in, amp, rtol, atol)
+        errors.append(error)
+        tols.append(tol)
+        oks.append(ok)
     ratios = [err / tol if tol > 0 else (0.0 if err == 0 else math.inf) for err, tol in zip(errors, tols)]
     worst = max(range(len(ratios)), key=ratios.__getitem__) if ratios else 0
     worst_err = errors[worst] if errors else 0.0
     worst_tol = tols[worst] if tols else rtol
     passed = all(oks)
     return EquivarianceReport(element, worst_err, worst_tol, passed, errors, worst, dtype)
+
+
+def _check_rows(out: tuple, out_kinds: tuple, num_nodes: int | None, element: Element) -> None:
+    """Under a permutation, every node-indexed output needs one row per input node."""
+    for i, (o, kind) in enumerate(zip(out, out_kinds)):
+        rows = kind == "nodes" or (is_node_indexed(kind) and o.dim() >= 2)
+        if rows and num_nodes is not None and o.shape[0] != num_nodes and element.part(PermutationPart):
+            raise AssertionError(
+                f"output {i} (kind {kind}) has {o.shape[0]} rows but the inputs have {num_nodes} nodes; "
+                "a node-indexed output needs one row per node (a scatter without dim_size drops trailing "
+                "nodes that receive nothing)")
+
+
+def _tolerances(rtol, atol, dtype) -> tuple[float, float]:
+    """``(rtol, atol)`` as floats: ``rtol`` defaults to :func:`default_rtol` of ``dtype`` (0 without
+    a floating dtype), ``atol`` to 0."""
+    if rtol is None:
+        rtol = default_rtol(dtype) if dtype is not None else 0.0
+    return float(rtol), 0.0 if atol is None else float(atol)
+
+
+def _gap(actual: torch.Tensor, expected: torch.Tensor, m_in: float) -> tuple[float, float]:
+    """``max|actual - expected|`` and the scale it is judged against, ``max(max|expected|, m_in)``
+    (same shapes)."""
+    diff = float((actual.detach() - expected.detach()).abs().max()) if expected.numel() else 0.0
+    scale = max(float(expected.detach().abs().max()) if expected.numel() else 0.0, m_in, 1e-300)
+    return diff, scale
+
+
+def _compare(i: int, a, e, kind, element, m_in: float, amp: float, rtol: float, atol: float):
+    """``(relative error, tolerance, passed)`` of output ``i``: ``a`` = f(g.x) against
+    ``e`` = g.f(x); integer outputs (and ``edge_index`` as a set of columns) must match exactly."""
+    if a.shape != e.shape:
+        raise AssertionError(
+            f"output {i} (kind {kind}) has shape {tuple(a.shape)} on transformed inputs but "
+            f"{tuple(e.shape)} expected, under element [{element}]"
+        )
+    if kind in INTEGER_KINDS or not (a.is_floating_point() or a.is_complex()):
+        same = torch.equal(_edge_set(a), _edge_set(e)) if kind == "edge_index" else torch.equal(a, e)
+        return 0.0 if same else math.inf, 0.0, same
+    diff, scale = _gap(a, e, m_in)
+    return diff / scale, rtol * amp + atol / scale, diff <= atol + rtol * amp * scale
 
 
 # ---------------------------------------------------------------- batch independence
@@ -284,7 +305,6 @@ def measure_batch_independence(fn, inputs, in_kinds, out_kinds=None, *, rtol: fl
     if "batch" not in in_kinds:
         return []
     batch = inputs[in_kinds.index("batch")].detach().cpu()
-    num_graphs = _num_graphs(batch)
     present = torch.unique(batch).tolist()
     if len(present) < 2:
         return []
@@ -292,48 +312,62 @@ def measure_batch_independence(fn, inputs, in_kinds, out_kinds=None, *, rtol: fl
     out_kinds = ("scalars",) * len(out) if out_kinds is None else normalize_kinds(
         out_kinds, len(out), argument="out_kinds")
     _outputs_finite(out, "whole-batch", "batch independence")
-    n = batch.shape[0]
+    reports = []
+    for b in present[:max_graphs]:
+        report = _graph_alone(fn, inputs, in_kinds, out, out_kinds, batch, b, len(present), rtol, atol)
+        if report is not None:
+            reports.append(report)
+    return reports
+
+
+def _graph_alone(fn, inputs, in_kinds, out, out_kinds, batch, b: int, graphs: int, rtol, atol):
+    """The report of graph ``b`` (of ``graphs`` present): the whole-batch outputs ``out``,
+    restricted to it, against ``fn`` on the graph alone; None when no output is compared."""
     num_edges = None
     if "edge_index" in in_kinds:
         num_edges = inputs[in_kinds.index("edge_index")].shape[1]
-    reports = []
-    for b in present[:max_graphs]:
-        sub, idx, edge_mask = _restrict(inputs, in_kinds, batch, b)
-        alone = _call(fn, sub, f"on graph {b} alone")
-        _outputs_finite(alone, f"graph-{b}-alone", "batch independence")
-        dtype = _least_precise(sub + alone)
-        r = float(rtol) if rtol is not None else (default_rtol(dtype) if dtype is not None else 0.0)
-        a = 0.0 if atol is None else float(atol)
-        m_in = _maxabs(sub)
-        errors, oks = [], []
-        for o, s, kind in zip(out, alone, out_kinds):
-            if not (o.is_floating_point() or o.is_complex()) or o.dim() == 0:
-                continue
-            if o.shape[0] == n and (is_node_indexed(kind) or kind == "scalars") and s.shape[0] == idx.numel():
-                part = o[idx.to(o.device)]
-            elif o.shape[0] == num_graphs and s.shape[0] == 1:
-                part = o[b:b + 1]
-            elif kind == "edges" and num_edges is not None and o.shape[0] == num_edges and edge_mask is not None:
-                part = o[edge_mask.to(o.device)]
-            else:
-                continue
-            if part.shape != s.shape:
-                errors.append(math.inf)
-                oks.append(False)
-                continue
-            diff = float((part.detach() - s.detach()).abs().max()) if s.numel() else 0.0
-            scale = max(float(s.detach().abs().max()) if s.numel() else 0.0, m_in, 1e-300)
-            errors.append(diff / scale)
-            oks.append(diff <= a + r * scale)
-        if not errors:
+    sub, idx, edge_mask = _restrict(inputs, in_kinds, batch, b)
+    alone = _call(fn, sub, f"on graph {b} alone")
+    _outputs_finite(alone, f"graph-{b}-alone", "batch independence")
+    dtype = _least_precise(sub + alone)
+    r, a = _tolerances(rtol, atol, dtype)
+    m_in = _maxabs(sub)
+    n, num_graphs = batch.shape[0], _num_graphs(batch)
+    errors, oks = [], []
+    for o, s, kind in zip(out, alone, out_kinds):
+        part = _part_of_graph(o, s, kind, b, idx, edge_mask, n, num_graphs, num_edges)
+        if part is None:
             continue
-        worst = max(range(len(errors)), key=errors.__getitem__)
-        label = f"graph {b} of a batch of {len(present)} evaluated alone"
-        reports.append(EquivarianceReport(Element(PermutationPart("identity"), label=label), errors[worst], r,
-                                          all(oks), errors, worst, dtype,
-                                          note="batch independence: the graphs of a batch leak into each other"
-                                          if not all(oks) else "batch independence"))
-    return reports
+        if part.shape != s.shape:
+            errors.append(math.inf)
+            oks.append(False)
+            continue
+        diff, scale = _gap(part, s, m_in)
+        errors.append(diff / scale)
+        oks.append(diff <= a + r * scale)
+    if not errors:
+        return None
+    worst = max(range(len(errors)), key=errors.__getitem__)
+    label = f"graph {b} of a batch of {graphs} evaluated alone"
+    return EquivarianceReport(Element(PermutationPart("identity"), label=label), errors[worst], r,
+                              all(oks), errors, worst, dtype,
+                              note="batch independence: the graphs of a batch leak into each other"
+                              if not all(oks) else "batch independence")
+
+
+def _part_of_graph(o, s, kind, b: int, idx, edge_mask, n: int, num_graphs: int, num_edges: int | None):
+    """The rows of whole-batch output ``o`` that graph ``b``'s own output ``s`` is compared with:
+    its node rows (``n`` nodes in the batch), row ``b`` of a per-graph output, or its edge rows;
+    None for outputs that are not compared (integer, 0-d, global)."""
+    if not (o.is_floating_point() or o.is_complex()) or o.dim() == 0:
+        return None
+    if o.shape[0] == n and (is_node_indexed(kind) or kind == "scalars") and s.shape[0] == idx.numel():
+        return o[idx.to(o.device)]
+    if o.shape[0] == num_graphs and s.shape[0] == 1:
+        return o[b:b + 1]
+    if kind == "edges" and num_edges is not None and o.shape[0] == num_edges and edge_mask is not None:
+        return o[edge_mask.to(o.device)]
+    return None
 
 
 # ---------------------------------------------------------------- parameters

@@ -246,13 +246,7 @@ def check_target(target, *, group: Group | None = None, in_kinds=None, out_kinds
     perturbed parameters too.
     """
     obj = load_target(target) if isinstance(target, str) else target
-    declared = getattr(obj, "symmetry", None)
-    if declared is not None and hasattr(declared, "make_group"):
-        group = group if group is not None else declared.make_group()
-        in_kinds = in_kinds if in_kinds is not None else declared.in_kinds
-        out_kinds = out_kinds if out_kinds is not None else declared.out_kinds
-    if group is None or in_kinds is None:
-        raise ValueError("give group and in_kinds (or a class declaring `symmetry`)")
+    group, in_kinds, out_kinds = _claim(obj, group, in_kinds, out_kinds)
     for name, value in (("max_nodes", max_nodes), ("min_size", min_size), ("max_examples", max_examples),
                         ("features", features)):
         if not isinstance(value, int) or value < 1:
@@ -267,33 +261,53 @@ def check_target(target, *, group: Group | None = None, in_kinds=None, out_kinds
     for name in dtypes:
         if name not in _DTYPES:
             raise ValueError(f"dtype {name!r} is not one of {list(_DTYPES)}")
-        dtype = _DTYPES[name]
         reports: list = []
-        example = getattr(obj, "symmetry_example", None)
         try:
-            if example is not None and inspect.isclass(obj):
-                fn, inputs = example(dtype=dtype, generator=torch.Generator().manual_seed(0))
-                reports = assert_equivariant(fn, inputs, group, in_kinds, out_kinds, trials=8, rtol=rtol,
-                                             atol=atol)
-            else:
-                fn = _instance(obj, dtype)
-                settings = hypothesis.settings(max_examples=max_examples, derandomize=True, deadline=None,
-                                               database=None, print_blob=False,
-                                               suppress_health_check=list(hypothesis.HealthCheck))
-                check_equivariant(fn, group, in_kinds, out_kinds,
-                                  _inputs(in_kinds, dtype, dim, features, max_nodes, min_size, max_size),
-                                  settings=settings, collect=reports, rtol=rtol, atol=atol)
-                if "field" not in in_kinds and max_nodes > 1:
-                    reports += assert_equivariant(fn, _large_input(in_kinds, dtype, dim, features, max_nodes),
-                                                  group, in_kinds, out_kinds, trials=2, rtol=rtol, atol=atol)
-            worst = max(reports, key=lambda r: r.error)
-            rows.append(CheckRow(name, True, worst.error, worst.tolerance, len(reports)))
+            _check_dtype(obj, _DTYPES[name], group, in_kinds, out_kinds, reports, max_examples=max_examples,
+                         dim=dim, features=features, max_nodes=max_nodes, min_size=min_size, max_size=max_size,
+                         rtol=rtol, atol=atol)
         except EquivarianceError as err:
             measured = [r for r in [*reports, err.report] if r is not None]
             worst = max(measured, key=lambda r: r.error) if measured else None
             rows.append(CheckRow(name, False, worst.error if worst else float("nan"),
                                  worst.tolerance if worst else float("nan"), len(measured), str(err)))
+            continue
+        worst = max(reports, key=lambda r: r.error)
+        rows.append(CheckRow(name, True, worst.error, worst.tolerance, len(reports)))
     return rows
+
+
+def _claim(obj, group, in_kinds, out_kinds) -> tuple:
+    """The group and kinds to check: those given, else those ``obj`` declares as its ``symmetry``."""
+    declared = getattr(obj, "symmetry", None)
+    if declared is not None and hasattr(declared, "make_group"):
+        group = group if group is not None else declared.make_group()
+        in_kinds = in_kinds if in_kinds is not None else declared.in_kinds
+        out_kinds = out_kinds if out_kinds is not None else declared.out_kinds
+    if group is None or in_kinds is None:
+        raise ValueError("give group and in_kinds (or a class declaring `symmetry`)")
+    return group, in_kinds, out_kinds
+
+
+def _check_dtype(obj, dtype, group: Group, in_kinds: tuple, out_kinds, reports: list, *, max_examples: int,
+                 dim: int, features: int, max_nodes: int, min_size: int, max_size: int, rtol, atol) -> None:
+    """The checks of one dtype (see :func:`check_target`), each report appended to ``reports``;
+    raises :class:`EquivarianceError` on the first failure."""
+    example = getattr(obj, "symmetry_example", None)
+    if example is not None and inspect.isclass(obj):
+        fn, inputs = example(dtype=dtype, generator=torch.Generator().manual_seed(0))
+        reports += assert_equivariant(fn, inputs, group, in_kinds, out_kinds, trials=8, rtol=rtol, atol=atol)
+        return
+    fn = _instance(obj, dtype)
+    settings = hypothesis.settings(max_examples=max_examples, derandomize=True, deadline=None,
+                                   database=None, print_blob=False,
+                                   suppress_health_check=list(hypothesis.HealthCheck))
+    check_equivariant(fn, group, in_kinds, out_kinds,
+                      _inputs(in_kinds, dtype, dim, features, max_nodes, min_size, max_size),
+                      settings=settings, collect=reports, rtol=rtol, atol=atol)
+    if "field" not in in_kinds and max_nodes > 1:
+        reports += assert_equivariant(fn, _large_input(in_kinds, dtype, dim, features, max_nodes),
+                                      group, in_kinds, out_kinds, trials=2, rtol=rtol, atol=atol)
 
 
 def format_rows(rows: list[CheckRow]) -> str:

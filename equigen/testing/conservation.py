@@ -123,6 +123,34 @@ def measure_conservation(step, state, quantity, steps: int, *, mode: str = "drif
     fitted trend is at most ``trend_factor`` of the oscillation's range. ``floor``: the
     absolute scale under which ``|Q_0|`` is not divided (default: :func:`natural_scale`).
     """
+    _check_run(mode, steps, extend, trend_factor)
+    dtype = _dtype(state)
+    if rtol is None:
+        rtol = (1e-10 if dtype == torch.float64 else 1e-4) if mode == "drift" else 1e-3
+    q0 = _value(quantity, state)
+    base = natural_scale(quantity, state) if floor is None else float(floor)
+    scale = max(float(q0.norm()), base, 1e-300)
+    total = steps if mode == "drift" else extend * steps
+    devs, signed_devs = _deviations(step, state, quantity, q0, scale, total)
+    d = torch.tensor(devs, dtype=torch.float64)
+    half = total // 2
+    first, second = float(d[: half + 1].max()), float(d[half + 1:].max()) if total > 1 else 0.0
+    worst = float(d.max())
+    ok = worst <= rtol
+    msg = f"max relative deviation {worst:.3e} (tolerance {rtol:.3e}) over {total} steps"
+    trend = 0.0
+    if mode == "bounded":
+        trend, trend_ok, verdict = _secular_trend(signed_devs, torch.finfo(dtype).eps, trend_factor,
+                                                  within_tolerance=worst <= rtol)
+        msg += verdict
+        ok = ok and trend_ok
+    at = int(torch.argmax(d))
+    if not ok:
+        msg = f"quantity not conserved: {msg}; worst at step {at}"
+    return ConservationReport(d, worst, first, second, ok, msg, trend, total)
+
+
+def _check_run(mode: str, steps: int, extend: int, trend_factor: float) -> None:
     if mode not in ("drift", "bounded"):
         raise ValueError(f"mode={mode!r}: use 'drift' or 'bounded'")
     if not isinstance(steps, int) or steps < 1:
@@ -131,14 +159,11 @@ def measure_conservation(step, state, quantity, steps: int, *, mode: str = "drif
         raise ValueError(f"extend={extend!r} must be a positive integer (1: no extension)")
     if not trend_factor > 0:
         raise ValueError(f"trend_factor={trend_factor!r} must be positive")
-    dtype = _dtype(state)
-    eps = torch.finfo(dtype).eps
-    if rtol is None:
-        rtol = (1e-10 if dtype == torch.float64 else 1e-4) if mode == "drift" else 1e-3
-    q0 = _value(quantity, state)
-    base = natural_scale(quantity, state) if floor is None else float(floor)
-    scale = max(float(q0.norm()), base, 1e-300)
-    total = steps if mode == "drift" else extend * steps
+
+
+def _deviations(step, state, quantity, q0: torch.Tensor, scale: float, total: int) -> tuple[list, list]:
+    """Run ``total`` steps from ``state``: the relative deviations ``|Q_t - Q_0| / scale`` (0 at
+    the start), and the signed ones ``sum(Q_t - Q_0) / scale`` for a scalar quantity (else the same)."""
     signed = q0.numel() == 1
     devs, signed_devs = [0.0], [0.0]
     for t in range(1, total + 1):
@@ -150,29 +175,25 @@ def measure_conservation(step, state, quantity, steps: int, *, mode: str = "drif
             raise ValueError(f"quantity changed shape from {tuple(q0.shape)} to {tuple(q.shape)} at step {t}")
         devs.append(float((q - q0).norm()) / scale)
         signed_devs.append(float((q - q0).sum()) / scale if signed else devs[-1])
-    d = torch.tensor(devs, dtype=torch.float64)
-    half = total // 2
-    first, second = float(d[: half + 1].max()), float(d[half + 1:].max()) if total > 1 else 0.0
-    worst = float(d.max())
-    ok = worst <= rtol
-    msg = f"max relative deviation {worst:.3e} (tolerance {rtol:.3e}) over {total} steps"
-    trend = 0.0
-    if mode == "bounded":
-        noise = 1e3 * eps * math.sqrt(total)
-        trend = _trend(torch.tensor(signed_devs, dtype=torch.float64), noise) if total > 2 else 0.0
-        trend_ok = trend <= trend_factor
-        msg += (f"; fitted drift {trend:.3g} x the oscillation's range "
-                f"({'no' if trend_ok else 'a'} secular trend at trend_factor {trend_factor})")
-        ok = ok and trend_ok
-        if not trend_ok and worst <= rtol:
-            periods = oscillation_periods(torch.tensor(signed_devs, dtype=torch.float64))
-            if periods < 3:
-                msg += (f"; the run covers about {periods:g} periods of the quantity's oscillation, too few "
-                        "to tell a bounded oscillation from a trend: use more steps (or a larger extend)")
-    at = int(torch.argmax(d))
-    if not ok:
-        msg = f"quantity not conserved: {msg}; worst at step {at}"
-    return ConservationReport(d, worst, first, second, ok, msg, trend, total)
+    return devs, signed_devs
+
+
+def _secular_trend(signed_devs: list, eps: float, trend_factor: float, *, within_tolerance: bool):
+    """Bounded mode: the fitted trend of the signed deviations (relative to the oscillation's
+    range, above a rounding floor from ``eps``), whether it is at most ``trend_factor``, and the
+    message's verdict (naming too short a run when the tolerance alone is met)."""
+    total = len(signed_devs) - 1
+    noise = 1e3 * eps * math.sqrt(total)
+    trend = _trend(torch.tensor(signed_devs, dtype=torch.float64), noise) if total > 2 else 0.0
+    trend_ok = trend <= trend_factor
+    msg = (f"; fitted drift {trend:.3g} x the oscillation's range "
+           f"({'no' if trend_ok else 'a'} secular trend at trend_factor {trend_factor})")
+    if not trend_ok and within_tolerance:
+        periods = oscillation_periods(torch.tensor(signed_devs, dtype=torch.float64))
+        if periods < 3:
+            msg += (f"; the run covers about {periods:g} periods of the quantity's oscillation, too few "
+                    "to tell a bounded oscillation from a trend: use more steps (or a larger extend)")
+    return trend, trend_ok, msg
 
 
 def assert_conserves(step, state, quantity, steps: int, *, mode: str = "drift", rtol=None,

@@ -149,7 +149,23 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
         raise TypeError(f"group must be an equigen.groups.Group such as SE3(), got {group!r}")
     strategy = element_strategy(group) if elements is None else elements
     failures = []
-    batched = per_graph_elements and group.per_graph_sampling
+    probe = _probe(fn, in_kinds, out_kinds, strategy, failures, batched=per_graph_elements and group.per_graph_sampling,
+                   graph_checks=graph_checks, collect=collect, rtol=rtol, atol=atol)
+    _search(probe, inputs, strategy, settings, failures, fn, group)
+    if forced:
+        _check_forced(fn, group, in_kinds, out_kinds, inputs, rtol=rtol, atol=atol, collect=collect,
+                      per_graph_elements=per_graph_elements, graph_checks=graph_checks, perturb=perturb)
+
+
+def _probe(fn, in_kinds, out_kinds, strategy, failures: list, *, batched: bool, graph_checks: bool,
+           collect: list | None, rtol, atol):
+    """The test hypothesis runs: ``probe(x, g, data)`` measures one drawn input ``x`` and element
+    ``g`` (``data`` draws per-graph elements and edge shuffles), appends a failure to ``failures``
+    and raises it.
+
+    Hypothesis seeds the derandomized search from the source text of ``probe``: editing it (code,
+    not comments) changes the drawn examples.
+    """
 
     def probe(x, g, data):
         x = one_dtype(x if isinstance(x, tuple) else (x,), fn)
@@ -178,6 +194,12 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
             failures.append((bad[0], x, g, ""))
             raise EquivarianceError(str(bad[0]), bad[0], x)
 
+    return probe
+
+
+def _search(probe, inputs, strategy, settings, failures: list, fn, group: Group) -> None:
+    """Run the search; raise :class:`EquivarianceError` on the minimal counterexample."""
+    __tracebackhide__ = True
     search = hypothesis.given(inputs, strategy, st.data())(probe)
     base = settings if settings is not None else active_settings()
     search = hypothesis.settings(base, report_multiple_bugs=False)(search)
@@ -187,22 +209,32 @@ def check_equivariant(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchSt
         if not failures or (isinstance(raised, _GROUPS)
                             and not raised.subgroup(EquivarianceError)):
             raise
-        report, x, g, message = failures[-1]  # hypothesis replays the minimal example last
-        shapes = _shapes(x)
-        if report is None:
-            err = EquivarianceError(
-                f"{callable_name(fn)} failed on a {group} check. Minimal counterexample: "
-                f"element [{g}] on inputs of shapes [{shapes}]: {message}", None, x)
-            err.element = g
-            raise err from None
-        what = f"{report.note}: " if report.note else ""
-        raise EquivarianceError(
-            f"{callable_name(fn)} is not {group}-equivariant. Minimal counterexample: {what}"
-            f"element [{report.element}] on inputs of shapes [{shapes}]: relative error "
-            f"{report.error:.3e} > tolerance {report.tolerance:.3e} in output {report.worst_output}.",
-            report, x) from None
-    if not forced:
-        return
+        # hypothesis replays the minimal example last
+        raise _minimal_counterexample(fn, group, *failures[-1]) from None
+
+
+def _minimal_counterexample(fn, group: Group, report, x, g, message: str) -> EquivarianceError:
+    """The error for the search's minimal failure (``report=None``: NaN/Inf or a shape mismatch)."""
+    shapes = _shapes(x)
+    if report is None:
+        err = EquivarianceError(
+            f"{callable_name(fn)} failed on a {group} check. Minimal counterexample: "
+            f"element [{g}] on inputs of shapes [{shapes}]: {message}", None, x)
+        err.element = g
+        return err
+    what = f"{report.note}: " if report.note else ""
+    return EquivarianceError(
+        f"{callable_name(fn)} is not {group}-equivariant. Minimal counterexample: {what}"
+        f"element [{report.element}] on inputs of shapes [{shapes}]: relative error "
+        f"{report.error:.3e} > tolerance {report.tolerance:.3e} in output {report.worst_output}.",
+        report, x)
+
+
+def _check_forced(fn, group: Group, in_kinds, out_kinds, inputs: st.SearchStrategy, *, rtol, atol,
+                  collect: list | None, per_graph_elements: bool, graph_checks: bool, perturb: bool) -> None:
+    """The group's edge cases on the mid-size generic inputs of :func:`_forced_inputs` (inputs
+    with nodes, graphs or fields only), parameters as they are and perturbed."""
+    __tracebackhide__ = True
     kinds = normalize_kinds(in_kinds, argument="in_kinds")
     if not any(is_node_indexed(k) or k in ("field", "batch", "edge_index", "edges") for k in kinds):
         return
