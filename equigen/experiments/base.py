@@ -269,6 +269,10 @@ class Experiment:
         """Fill ``result`` (metrics, tables, figures) by running :attr:`stages`; called by :meth:`run`."""
         if not self.stages:
             raise NotImplementedError(f"{type(self).__name__} defines neither stages nor execute()")
+        missing = [name for name in self.stages if not callable(getattr(self, name, None))]
+        if missing:
+            raise TypeError(f"{type(self).__name__}.stages names {missing}, which are not methods of it; "
+                            f"stages must name methods taking the Run")
         run = Run(config, seed=seed, out_dir=out_dir, result=result)
         for name in self.stages:
             with run.stage(name):

@@ -73,6 +73,16 @@ def test_experiment_without_pipeline_says_so(tmp_path):
     assert partial_result(ValueError("raised elsewhere")) is None
 
 
+def test_stages_must_name_methods(tmp_path):
+    class Misspelt(Tiny):
+        name = "misspelt"
+        stages = ("simulate", "measur")
+
+    with pytest.raises(TypeError, match=r"names \['measur'\], which are not methods") as info:
+        Misspelt().run(TinyConfig(), out_dir=tmp_path)
+    assert partial_result(info.value).stages == []  # refused before the first stage ran
+
+
 def test_bench_records_a_failure_and_runs_the_rest(tmp_path, monkeypatch, capsys):
     class Broken(Tiny):
         name = "broken"
